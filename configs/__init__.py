@@ -1,0 +1,33 @@
+from configs.app_config import (
+    AppConfig,
+    BudgetConfig,
+    ConfigError,
+    DetectorConfig,
+    Int8Config,
+    OutputConfig,
+    OverlayConfig,
+    ReconnectConfig,
+    SearchConfig,
+    StreamConfig,
+    TrackerConfig,
+    load_config,
+    parse_override,
+    preset_path,
+)
+
+__all__ = [
+    "AppConfig",
+    "BudgetConfig",
+    "ConfigError",
+    "DetectorConfig",
+    "Int8Config",
+    "OutputConfig",
+    "OverlayConfig",
+    "ReconnectConfig",
+    "SearchConfig",
+    "StreamConfig",
+    "TrackerConfig",
+    "load_config",
+    "parse_override",
+    "preset_path",
+]

@@ -1,0 +1,195 @@
+"""The one pydantic model tree for every preset, loaded from YAML once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONFIG_DIR = Path(__file__).resolve().parent
+
+
+class ConfigError(Exception):
+    """A preset or an override is invalid; the message names the file and field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReconnectConfig(_Section):
+    """Capped exponential backoff for network sources."""
+
+    initial_delay_s: float = Field(0.5, gt=0, le=60)
+    max_delay_s: float = Field(8.0, gt=0, le=600)
+    max_attempts: int = Field(0, ge=0, description="0 = retry until stopped")
+
+
+class StreamConfig(_Section):
+    """Source and queues."""
+
+    kind: Literal["auto", "file", "camera", "network", "synth"] = "auto"
+    realtime: bool = False
+    queue_policy: Literal["auto", "block", "latest"] = "auto"
+    frame_queue_size: int = Field(4, ge=1, le=1024)
+    result_queue_size: int = Field(4, ge=1, le=1024)
+    open_timeout_s: float = Field(10.0, gt=0, le=600)
+    read_timeout_s: float = Field(5.0, gt=0, le=600)
+    reconnect: ReconnectConfig = ReconnectConfig()
+
+
+class DetectorConfig(_Section):
+    """The RF-DETR detector."""
+
+    size: Literal["nano", "small", "medium", "large"] = "nano"
+    weights: str | None = Field(None, description="checkpoint path; None = bundled, then COCO")
+    ball_class: str | int = Field("sports ball", description="class name or id of the ball")
+    threshold: float = Field(0.3, ge=0.0, le=1.0)
+    precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    resolution: int | None = Field(None, ge=64, le=1280, multiple_of=32)
+    threads: int = Field(0, ge=0, le=256, description="torch CPU threads; 0 = torch default")
+    int8_artifact: str | None = Field(None, description="INT8 artifact made by `ballwatch qat`")
+
+
+class SearchConfig(_Section):
+    """How the detector looks at a frame: tiles (search) and crops (track)."""
+
+    tile_overlap: int = Field(32, ge=0, le=512)
+    live_tiles_per_frame: int = Field(0, ge=0, le=64, description="0 = all tiles every frame")
+    track_enabled: bool = True
+    crop_sizes: tuple[int, ...] = (128, 192, 256, 384)
+    misses_before_search: int = Field(3, ge=1, le=100)
+
+
+class TrackerConfig(_Section):
+    """The single-ball tracker."""
+
+    max_coast_frames: int = Field(5, ge=0, le=120)
+    gate_sigma: float = Field(4.0, gt=0, le=50)
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class OverlayConfig(_Section):
+    """What is drawn on the frame."""
+
+    trail_length: int = Field(30, ge=0, le=1000)
+    show_hud: bool = True
+    show_detections: bool = False
+
+
+class OutputConfig(_Section):
+    """Where the results go; each is optional."""
+
+    video: str | None = None
+    show: bool = False
+    track_csv: str | None = None
+    latency_log: str | None = None
+    serve: str | None = Field(None, description="HOST:PORT of the browser view")
+    serve_token: str | None = None
+    progress: bool = True
+
+
+class BudgetConfig(_Section):
+    """The latency budget that decides whether INT8 (QAT) is needed."""
+
+    detector_ms: float | None = Field(None, gt=0)
+    end_to_end_ms: float | None = Field(None, gt=0)
+    target_fps: float | None = Field(None, gt=0)
+    window_frames: int = Field(100, ge=1, le=100_000)
+    percentile: float = Field(95.0, gt=0, le=100)
+    int8_speedup: float = Field(1.7, ge=1.0, le=20.0)
+
+
+class Int8Config(_Section):
+    """Run-time switch to the QAT INT8 model."""
+
+    auto_switch: bool = False
+
+
+class AppConfig(_Section):
+    """Every section of a preset."""
+
+    source: str = "synth:?seed=7&frames=150&width=1280&height=720&fps=30"
+    stream: StreamConfig = StreamConfig()
+    detector: DetectorConfig = DetectorConfig()
+    search: SearchConfig = SearchConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    overlay: OverlayConfig = OverlayConfig()
+    output: OutputConfig = OutputConfig()
+    budget: BudgetConfig = BudgetConfig()
+    int8: Int8Config = Int8Config()
+
+
+def _format_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{extra}"
+
+
+def preset_path(name_or_path: str) -> Path:
+    """A preset name (``live``) or a YAML path, as a path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+        return candidate
+    return CONFIG_DIR / f"{name_or_path}.yaml"
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            msg = f"override {dotted}: {part} is not a section"
+            raise ConfigError(msg)
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``section.field=value``; the value is parsed as YAML (``0.5``, ``true``, ``[1,2]``)."""
+    if "=" not in text:
+        msg = f"override {text!r} must look like section.field=value"
+        raise ConfigError(msg)
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> AppConfig:
+    """Load a preset and apply dotted overrides (``{"detector.threshold": 0.5}``).
+
+    Raises:
+        ConfigError: unreadable YAML, an unknown key or a bad value; the message
+            names the file and the dotted field.
+    """
+    where = str(path) if path is not None else "built-in defaults"
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            msg = f"config file {where!r} not found; give a preset name or an existing YAML path"
+            raise ConfigError(msg) from exc
+        except (OSError, yaml.YAMLError) as exc:
+            msg = f"invalid config {where}: {exc}".splitlines()[0]
+            raise ConfigError(msg) from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            msg = f"invalid config {where}: the top level must be a mapping"
+            raise ConfigError(msg)
+        tree = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(tree, dotted, value)
+    try:
+        return AppConfig.model_validate(tree)
+    except ValidationError as exc:
+        source = f"{where} (with command-line overrides)" if overrides else where
+        msg = f"invalid config {source}: {_format_error(exc)}"
+        raise ConfigError(msg) from exc

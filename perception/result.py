@@ -1,0 +1,83 @@
+"""What the perception worker hands to the renderer for each frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from perception.detections import Detections
+from stream.frame import Frame
+
+
+class TrackStatus(StrEnum):
+    """The tracker's per-frame state of the ball."""
+
+    SEEN = "seen"
+    PREDICTED = "predicted"
+    LOST = "lost"
+
+
+class SearchMode(StrEnum):
+    """How the detector looked at the frame."""
+
+    TILES = "tiles"  # native-resolution tiles covering the whole frame
+    SEARCH = "search"  # part of a rotating tile schedule (live search)
+    TRACK = "track"  # one crop around the predicted ball
+    SKIP = "skip"  # detector not run on this frame
+
+
+@dataclass(frozen=True, slots=True)
+class BallState:
+    """The ball as the tracker reports it on one frame.
+
+    Attributes:
+        status: seen (a detection confirmed it), predicted (coasting) or lost.
+        x: centre x in pixels of the original frame (0 when lost).
+        y: centre y in pixels of the original frame (0 when lost).
+        confidence: detector score when seen, else 0.
+    """
+
+    status: TrackStatus
+    x: float = 0.0
+    y: float = 0.0
+    confidence: float = 0.0
+
+    @classmethod
+    def lost(cls) -> BallState:
+        """No ball."""
+        return cls(TrackStatus.LOST)
+
+    @property
+    def has_position(self) -> bool:
+        """Whether x and y mean something."""
+        return self.status is not TrackStatus.LOST
+
+
+@dataclass(frozen=True, slots=True)
+class PerceptionStep:
+    """Output of the search/track logic for one frame (before the tracker).
+
+    Attributes:
+        detections: candidates in pixels of the original frame.
+        mode: how the detector looked at the frame.
+        pixels: number of pixels fed to the detector for this frame.
+        infer_start_ns: clock before the first detector call (0 if none).
+        infer_end_ns: clock after the last detector call (0 if none).
+    """
+
+    detections: Detections
+    mode: SearchMode
+    pixels: int
+    infer_start_ns: int
+    infer_end_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class FrameResult:
+    """A frame with everything perception found on it."""
+
+    frame: Frame
+    step: PerceptionStep
+    ball: BallState
+    dequeued_ns: int
+    precision: str
