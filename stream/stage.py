@@ -18,11 +18,16 @@ class Stage(ABC):
     done) and may override :meth:`setup`, :meth:`teardown` and
     :meth:`on_failure`. ``teardown`` always runs in the stage's own thread, so
     outputs are finalized even when the stage fails or is stopped.
+
+    Two events: ``stop_event`` asks the stage to finish (a graceful stop: a
+    source stops reading and still sends its end marker); ``abort_event`` also
+    makes queue waits give up. Subclasses pass ``abort_event`` to queue calls.
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.stop_event = threading.Event()
+        self.abort_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
         self.finished = threading.Event()
@@ -41,8 +46,13 @@ class Stage(ABC):
         self._thread.start()
 
     def stop(self) -> None:
-        """Ask the stage to stop soon; returns at once."""
+        """Ask the stage to finish soon (a source stops reading and sends its end marker)."""
         self.stop_event.set()
+
+    def abort(self) -> None:
+        """Stop at once: queue waits give up too (used after a failure or a second Ctrl-C)."""
+        self.stop_event.set()
+        self.abort_event.set()
 
     def is_alive(self) -> bool:
         """Whether the stage's thread is still running."""
