@@ -89,16 +89,15 @@ class BoundedQueue(Generic[T]):
         is_control = isinstance(item, EndOfStream | StageFailure)
         dropped: list[T | Control] = []
         with self._cond:
-            while len(self._items) >= self.maxsize:
-                if self.policy is DropPolicy.LATEST and not is_control:
+            # control messages never wait and never count against the capacity
+            while not is_control and self._item_count() >= self.maxsize:
+                if self.policy is DropPolicy.LATEST:
                     victim = self._oldest_item_index()
                     if victim is not None:
                         dropped.append(self._items[victim])
                         del self._items[victim]
                         self._drops += 1
                         continue
-                if is_control and self.policy is DropPolicy.LATEST:
-                    break  # control messages may exceed maxsize by one
                 if stop.is_set():
                     return False
                 self._cond.wait(_POLL_S)
@@ -124,6 +123,9 @@ class BoundedQueue(Generic[T]):
             entry = self._items.popleft()
             self._cond.notify_all()
             return entry
+
+    def _item_count(self) -> int:
+        return sum(not isinstance(entry, EndOfStream | StageFailure) for entry in self._items)
 
     def _oldest_item_index(self) -> int | None:
         for position, entry in enumerate(self._items):
