@@ -1,0 +1,301 @@
+"""Outputs: read the files back the way a user (or a browser) would."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from overlays.output import Output
+from overlays.outputs import (
+    MultiOutput,
+    TrackCsvOutput,
+    VideoFileOutput,
+    WindowOutput,
+    X264Preset,
+    find_display_problem,
+    opencv_has_gui,
+)
+from perception.detections import Detections
+from perception.result import BallState, FrameResult, PerceptionStep, SearchMode, TrackStatus
+from stream.errors import OutputError
+from stream.frame import Frame
+
+NTSC = Fraction(30000, 1001)
+TICKS_PER_FRAME = 3003  # 1001/30000 s at 1/90000
+
+
+def make_result(
+    index: int,
+    *,
+    pts_s: float | None = None,
+    ball: BallState | None = None,
+    size: tuple[int, int] = (64, 48),
+) -> FrameResult:
+    """A result whose image is a gray level that changes per frame, at NTSC pace by default."""
+    width, height = size
+    image = np.full((height, width, 3), (index * 8) % 256, np.uint8)
+    frame = Frame(
+        index=index,
+        image=image,
+        pts_s=index / float(NTSC) if pts_s is None else pts_s,
+        captured_ns=index,
+    )
+    step = PerceptionStep(Detections.empty(), SearchMode.TRACK, 0, 0, 0)
+    return FrameResult(frame, step, ball or BallState.lost(), dequeued_ns=0, precision="fp32")
+
+
+def write_all(output: Output, results: list[FrameResult]) -> None:
+    try:
+        for result in results:
+            output.write(result.frame.image, result)
+    finally:
+        output.close()
+
+
+def read_video(path: Path) -> tuple[av.VideoStream, list[av.VideoFrame]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream, list(container.decode(stream))
+
+
+# --- VideoFileOutput -------------------------------------------------------------------
+
+
+def test_video_keeps_frame_count_timestamps_and_ntsc_rate(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+
+    write_all(VideoFileOutput(path, fps=30000 / 1001), [make_result(i) for i in range(30)])
+
+    stream, frames = read_video(path)
+    assert len(frames) == 30
+    assert stream.codec_context.name == "h264"
+    assert stream.codec_context.pix_fmt == "yuv420p"
+    assert stream.average_rate == NTSC
+    expected_s = [i * 1001 / 30000 for i in range(30)]
+    tick_s = float(stream.time_base or 0)
+    assert all(
+        abs(float(f.time or 0) - t) <= tick_s for f, t in zip(frames, expected_s, strict=True)
+    )
+
+
+def test_video_has_its_index_first_for_progressive_playback(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+
+    write_all(VideoFileOutput(path, fps=25.0), [make_result(i) for i in range(3)])
+
+    data = path.read_bytes()
+    assert 0 < data.index(b"moov") < data.index(b"mdat")
+
+
+def test_run_stopped_midway_leaves_a_playable_file_of_what_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    output = VideoFileOutput(path, fps=NTSC, preset=X264Preset.ULTRAFAST)
+    results = [make_result(i) for i in range(30)]
+
+    for result in results[:10]:
+        output.write(result.frame.image, result)
+    output.close()
+
+    _, frames = read_video(path)
+    assert len(frames) == 10
+    assert frames[-1].pts == 9 * TICKS_PER_FRAME
+
+
+def test_video_timestamps_that_go_backwards_are_nudged_forward(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "out.mp4"
+    pts_s = [0.0, 0.1, 0.1, 0.05, 0.2]
+
+    with caplog.at_level(logging.WARNING):
+        write_all(
+            VideoFileOutput(path, fps=10.0),
+            [make_result(i, pts_s=t) for i, t in enumerate(pts_s)],
+        )
+
+    _, frames = read_video(path)
+    pts = [f.pts or 0 for f in frames]
+    assert len(pts) == 5
+    assert pts == sorted(set(pts)), "strictly increasing"
+    assert pts[-1] == 18000
+    assert sum("one tick later" in r.message for r in caplog.records) == 1, "logged once"
+
+
+def test_odd_sized_frames_are_padded_to_even(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+
+    write_all(VideoFileOutput(path, fps=30.0), [make_result(i, size=(65, 49)) for i in range(3)])
+
+    stream, frames = read_video(path)
+    assert (stream.codec_context.width, stream.codec_context.height) == (66, 50)
+    assert len(frames) == 3
+
+
+def test_frames_of_another_size_are_resized_to_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    results = [make_result(0), make_result(1, size=(32, 24)), make_result(2, size=(128, 96))]
+
+    write_all(VideoFileOutput(path, fps=30.0), results)
+
+    _, frames = read_video(path)
+    assert [(f.width, f.height) for f in frames] == [(64, 48)] * 3
+
+
+@pytest.mark.parametrize(
+    ("relative_path", "message"),
+    [
+        pytest.param("missing/out.mp4", "does not exist", id="missing-folder"),
+        pytest.param("a-file/out.mp4", "is not a folder", id="folder-is-a-file"),
+        pytest.param("a-folder.mp4", "is a folder", id="path-is-a-folder"),
+        pytest.param("out.avi", r"must end in \.mp4", id="wrong-suffix"),
+    ],
+)
+def test_unwritable_video_path_fails_at_construction(
+    tmp_path: Path, relative_path: str, message: str
+) -> None:
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-folder.mp4").mkdir()
+    path = tmp_path / relative_path
+
+    with pytest.raises(OutputError, match=message):
+        VideoFileOutput(path, fps=30.0)
+
+
+def test_unwritable_path_message_names_the_path() -> None:
+    path = Path("/proc/nonexistent/x.mp4")
+
+    with pytest.raises(OutputError, match=r"'/proc/nonexistent/x\.mp4'.*create it"):
+        VideoFileOutput(path, fps=30.0)
+
+
+def test_closing_without_frames_writes_nothing_and_closing_twice_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    output = VideoFileOutput(path, fps=30.0)
+
+    output.close()
+    output.close()
+
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == [], "the writability probe left nothing behind"
+
+
+def test_writing_after_close_fails_clearly(tmp_path: Path) -> None:
+    output = VideoFileOutput(tmp_path / "out.mp4", fps=30.0)
+    output.close()
+    result = make_result(0)
+
+    with pytest.raises(OutputError, match="already closed"):
+        output.write(result.frame.image, result)
+
+
+# --- TrackCsvOutput --------------------------------------------------------------------
+
+
+def test_track_csv_has_one_row_per_frame_and_empty_fields_when_lost(tmp_path: Path) -> None:
+    path = tmp_path / "track.csv"
+    results = [
+        make_result(0, ball=BallState(TrackStatus.SEEN, 10.5, 20.25, 0.875)),
+        make_result(1, ball=BallState(TrackStatus.PREDICTED, 12.0, 21.0)),
+        make_result(2, ball=BallState.lost()),
+    ]
+
+    write_all(TrackCsvOutput(path), results)
+
+    with path.open(newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows == [
+        ["frame", "pts_s", "status", "x", "y", "confidence"],
+        ["0", "0.000000", "seen", "10.50", "20.25", "0.8750"],
+        ["1", "0.033367", "predicted", "12.00", "21.00", "0.0000"],
+        ["2", "0.066733", "lost", "", "", ""],
+    ]
+
+
+def test_track_csv_rows_reach_the_disk_before_close(tmp_path: Path) -> None:
+    path = tmp_path / "track.csv"
+    output = TrackCsvOutput(path, flush_every=2)
+
+    for index in range(2):
+        result = make_result(index)
+        output.write(result.frame.image, result)
+
+    assert len(path.read_text().splitlines()) == 3
+    output.close()
+
+
+def test_track_csv_unwritable_path_fails_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=r"track CSV .*missing.*does not exist"):
+        TrackCsvOutput(tmp_path / "missing" / "track.csv")
+
+
+# --- WindowOutput ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        pytest.param("no DISPLAY or WAYLAND_DISPLAY is set", id="no-display"),
+        pytest.param("this OpenCV build is headless", id="headless"),
+    ],
+)
+def test_window_refuses_without_a_usable_display(problem: str) -> None:
+    with pytest.raises(OutputError, match=r"--show needs a display.*use -o FILE or --serve"):
+        WindowOutput(display_problem=lambda: problem)
+
+
+def test_display_problem_without_display_variables() -> None:
+    assert find_display_problem({}) == "no DISPLAY or WAYLAND_DISPLAY is set"
+
+
+@pytest.mark.skipif(opencv_has_gui(), reason="this OpenCV build has GUI support")
+@pytest.mark.parametrize("variable", ["DISPLAY", "WAYLAND_DISPLAY"])
+def test_display_problem_on_headless_opencv(variable: str) -> None:
+    assert find_display_problem({variable: ":0"}) == "this OpenCV build is headless"
+
+
+# --- MultiOutput -----------------------------------------------------------------------
+
+
+class RecordingOutput:
+    def __init__(self, *, fails_on_close: str | None = None) -> None:
+        self.indices: list[int] = []
+        self.is_closed = False
+        self._fails_on_close = fails_on_close
+
+    def write(self, image: NDArray[np.uint8], result: FrameResult) -> None:
+        self.indices.append(result.frame.index)
+
+    def close(self) -> None:
+        self.is_closed = True
+        if self._fails_on_close:
+            raise OutputError(self._fails_on_close)
+
+
+def test_multi_output_writes_every_frame_to_every_output() -> None:
+    first, second = RecordingOutput(), RecordingOutput()
+
+    write_all(MultiOutput([first, second]), [make_result(i) for i in range(3)])
+
+    assert first.indices == second.indices == [0, 1, 2]
+    assert first.is_closed
+    assert second.is_closed
+
+
+def test_multi_output_closes_all_then_raises_the_first_failure() -> None:
+    outputs = [
+        RecordingOutput(fails_on_close="disk full"),
+        RecordingOutput(fails_on_close="second failure"),
+        RecordingOutput(),
+    ]
+
+    with pytest.raises(OutputError, match="disk full"):
+        MultiOutput(outputs).close()
+
+    assert all(output.is_closed for output in outputs)
