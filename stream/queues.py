@@ -107,7 +107,9 @@ class BoundedQueue(Generic[T]):
             self._on_drop(victim_item, DropCause.QUEUE_FULL)
         return True
 
-    def get(self, stop: threading.Event | None = None, timeout_s: float = _POLL_S) -> T | Control | None:
+    def get(
+        self, stop: threading.Event | None = None, timeout_s: float = _POLL_S
+    ) -> T | Control | None:
         """Take the oldest entry, waiting up to ``timeout_s``.
 
         Returns:

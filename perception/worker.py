@@ -1,0 +1,105 @@
+"""The perception stage: detector + search/track + tracker on every frame it gets."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from perception.result import BallState, FrameResult, PerceptionStep
+from stream.frame import Frame
+from stream.latency import LatencyLog, NullLatencyLog, RunEvent
+from stream.messages import END_OF_STREAM, EndOfStream, StageFailure
+from stream.queues import BoundedQueue
+from stream.stage import Stage
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], int]
+
+
+class FramePerception(Protocol):
+    """Looks at one frame (search tiles or a tracked crop) and updates the ball track.
+
+    Called only from the perception thread, frames in order.
+    """
+
+    @property
+    def precision(self) -> str:
+        """Precision of the detector now in use (``fp32``, ``int8``…)."""
+        ...
+
+    def process(self, frame: Frame) -> tuple[PerceptionStep, BallState]:
+        """Detections, mode and timing of ``frame``, and the ball state after it."""
+        ...
+
+    def reset(self) -> None:
+        """Forget the track (a network source reconnected: the scene may differ)."""
+        ...
+
+
+class PerceptionWorker(Stage):
+    """Runs perception on frames from the frame queue (thread ``perception``).
+
+    A frame that fails in the detector fails the stage (a model error is not an
+    expected per-frame condition); the failure travels down as a typed message.
+    """
+
+    def __init__(
+        self,
+        perception: FramePerception,
+        frames_in: BoundedQueue[Frame],
+        results_out: BoundedQueue[FrameResult],
+        *,
+        clock: Clock = time.monotonic_ns,
+        latency_log: LatencyLog | None = None,
+    ) -> None:
+        super().__init__("perception")
+        self._perception = perception
+        self._frames_in = frames_in
+        self._results_out = results_out
+        self._clock = clock
+        self._log = latency_log or NullLatencyLog()
+        self._epoch: int | None = None
+        self.frames_processed = 0
+        self.upstream_failure: StageFailure | None = None
+
+    def run_once(self) -> bool:
+        """Process one frame; False at the end of the stream."""
+        entry = self._frames_in.get(self.abort_event)
+        if entry is None:
+            return True
+        if isinstance(entry, EndOfStream):
+            return False
+        if isinstance(entry, StageFailure):
+            self.upstream_failure = entry
+            self._results_out.put(entry, self.abort_event)
+            return False
+        self._process(entry)
+        return True
+
+    def _process(self, frame: Frame) -> None:
+        dequeued_ns = self._clock()
+        if self._epoch is not None and frame.epoch != self._epoch:
+            self._perception.reset()
+            self._log.write(RunEvent("reset", dequeued_ns, {"epoch": frame.epoch}))
+        self._epoch = frame.epoch
+        step, ball = self._perception.process(frame)
+        result = FrameResult(
+            frame=frame,
+            step=step,
+            ball=ball,
+            dequeued_ns=dequeued_ns,
+            precision=self._perception.precision,
+        )
+        self.frames_processed += 1
+        self._results_out.put(result, self.abort_event)
+
+    def on_failure(self, error: BaseException) -> None:
+        """Tell the renderer that perception failed."""
+        self._results_out.put(StageFailure(self.name, error), self.abort_event)
+
+    def teardown(self) -> None:
+        """Send the end marker downstream."""
+        self._results_out.put(END_OF_STREAM, self.abort_event)
