@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from perception.detections import Detections
 from perception.detector import Precision
-from perception.result import FrameResult
-from stream.frame import BallTruth
+from perception.result import BallState, FrameResult, PerceptionStep, SearchMode, TrackStatus
+from stream.frame import BallTruth, Frame
 from stream.source import SourceFrame, SourceKind
 
 
@@ -180,3 +180,37 @@ class StepClock:
         with self._lock:
             self._now += self._step
             return self._now
+
+
+class FakePerception:
+    """FramePerception over a detector: one centre crop, the best box is the ball."""
+
+    def __init__(
+        self, detector: FakeDetector, clock: Callable[[], int] = time.monotonic_ns
+    ) -> None:
+        self.detector = detector
+        self._clock = clock
+        self.resets = 0
+
+    @property
+    def precision(self) -> str:
+        return str(self.detector.precision)
+
+    def process(self, frame: Frame) -> tuple[PerceptionStep, BallState]:
+        size = self.detector.resolution
+        crop = frame.image[:size, :size]
+        start = self._clock()
+        detections = self.detector.detect([crop])[0]
+        end = self._clock()
+        step = PerceptionStep(
+            detections, SearchMode.TILES, crop.shape[0] * crop.shape[1], start, end
+        )
+        if len(detections) == 0:
+            return step, BallState.lost()
+        x, y = detections.centers[0]
+        return step, BallState(
+            TrackStatus.SEEN, float(x), float(y), float(detections.confidence[0])
+        )
+
+    def reset(self) -> None:
+        self.resets += 1
