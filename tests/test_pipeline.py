@@ -30,7 +30,8 @@ def test_replay_writes_every_frame_in_order_with_source_pts() -> None:
 
     assert output.indices == list(range(40))
     assert output.pts == [i / (30000 / 1001) for i in range(40)]
-    assert output.closed and source.closed
+    assert output.closed
+    assert source.closed
     records = [e for e in log.entries if isinstance(e, LatencyRecord)]
     assert [r.frame_index for r in records] == list(range(40))
     assert all(
@@ -110,7 +111,8 @@ def test_output_failure_stops_the_source() -> None:
     with pytest.raises(StageFailedError, match="stage 'render' failed"):
         pipeline.group.run()
 
-    assert output.closed and source.closed
+    assert output.closed
+    assert source.closed
 
 
 def test_graceful_stop_mid_replay_writes_everything_captured() -> None:
