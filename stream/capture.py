@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable
 
 from stream.frame import Frame
-from stream.latency import DropEvent, LatencyLog, NullLatencyLog
 from stream.messages import END_OF_STREAM, StageFailure
-from stream.queues import BoundedQueue, DropCause
+from stream.queues import BoundedQueue
 from stream.source import FrameSource
 from stream.stage import Stage
 
@@ -22,8 +21,7 @@ class CaptureStage(Stage):
     """Reads frames from a source into the frame queue (thread ``capture``).
 
     With ``is_realtime`` a replay is paced by its timestamps so it behaves like a
-    live feed. Frames dropped by the source (stale camera frames, undecodable
-    network frames) are logged as drop events. The end marker is always sent,
+    live feed. The end marker is always sent,
     also after ``stop()`` or a failure (then a :class:`StageFailure` first).
     """
 
@@ -34,20 +32,14 @@ class CaptureStage(Stage):
         *,
         is_realtime: bool = False,
         clock: Clock = time.monotonic_ns,
-        latency_log: LatencyLog | None = None,
     ) -> None:
         super().__init__("capture")
         self._source = source
         self._frames_out = frames_out
         self._is_realtime = is_realtime
         self._clock = clock
-        self._log = latency_log or NullLatencyLog()
         self._pace_origin: tuple[int, float] | None = None
         self.frames_read = 0
-
-    def source_dropped(self, index: int, cause: DropCause) -> None:
-        """Record a frame the source itself dropped (its ``on_drop`` callback)."""
-        self._log.write(DropEvent(index, str(cause), "source", self._clock()))
 
     def run_once(self) -> bool:
         """Read, stamp and queue one frame; False at the end of the stream."""

@@ -72,9 +72,7 @@ def assemble(  # noqa: PLR0913 - the composition root takes every part once
     results: BoundedQueue[FrameResult] = BoundedQueue(
         queues.result_queue_size, queues.policy, _drop_logger(latency_log, "result_queue", clock)
     )
-    capture = CaptureStage(
-        source, frames, is_realtime=is_realtime, clock=clock, latency_log=latency_log
-    )
+    capture = CaptureStage(source, frames, is_realtime=is_realtime, clock=clock)
     worker = PerceptionWorker(perception, frames, results, clock=clock, latency_log=latency_log)
     render = RenderStage(results, drawers, output, latency_log=latency_log, clock=clock)
     group = StageGroup([capture, worker, render])

@@ -91,7 +91,7 @@ class Stage(ABC):
             self.setup()
             while not self.stop_event.is_set() and self.run_once():
                 pass
-        except BaseException as error:  # noqa: BLE001 - re-raised from join()
+        except BaseException as error:
             self._failure = error
             if isinstance(error, Exception):
                 logger.debug("stage %s failed", self.name, exc_info=True)
