@@ -496,6 +496,7 @@ class FfmpegPeer:
         self.port = port
         self.uri = f"tcp://127.0.0.1:{port}"
         self._process: subprocess.Popen[bytes] | None = None
+        self._timers: list[threading.Timer] = []
 
     def start(self, size: str = "320x240") -> None:
         command = (
@@ -509,6 +510,18 @@ class FfmpegPeer:
         )
         wait_until(lambda: is_listening(self.port))
 
+    def start_later(self, delay_s: float, size: str) -> None:
+        timer = threading.Timer(delay_s, self.start, args=(size,))
+        self._timers.append(timer)
+        timer.start()
+
+    def close(self) -> None:
+        """Cancel pending restarts (a late one would wait forever for a client), then kill."""
+        for timer in self._timers:
+            timer.cancel()
+            timer.join()
+        self.kill()
+
     def kill(self) -> None:
         if self._process is not None:
             self._process.kill()
@@ -520,7 +533,7 @@ class FfmpegPeer:
 def peer() -> Iterator[FfmpegPeer]:
     server = FfmpegPeer(free_port())
     yield server
-    server.kill()
+    server.close()
 
 
 LIVE = SourceOptions(
@@ -603,7 +616,7 @@ def test_stream_reconnects_after_each_restart(
         for restart, size in enumerate(["160x120", "320x240", "240x160"], start=1):
             peer.kill()
             # restart a little later, so that at least one reconnect attempt is refused
-            threading.Timer(0.3, peer.start, args=(size,)).start()
+            peer.start_later(0.3, size)
             deadline = time.monotonic() + 10.0
             while (frame := source.read(stop)) is not None and frame.epoch < restart:
                 frames.append(frame)
