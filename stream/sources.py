@@ -43,6 +43,8 @@ _CAMERA_PATH = re.compile(r"^/dev/video(\d+)$")
 # GOP); a small probe instead opens in ~0.4 s and only replays a short backlog. "flags=low_delay"
 # is not a demuxer option and changed nothing.
 _LIVE_OPTIONS = {"probesize": "500000", "analyzeduration": "500000"}
+# RTSP over UDP loses packets behind NAT and firewalls; interleaved TCP is the robust default.
+_RTSP_OPTIONS = {**_LIVE_OPTIONS, "rtsp_transport": "tcp"}
 
 Image = NDArray[np.uint8]
 
@@ -499,7 +501,7 @@ class _Connection:
     def __init__(self, uri: str, options: SourceOptions) -> None:
         self.container = av.open(
             uri,
-            options=_LIVE_OPTIONS,
+            options=_RTSP_OPTIONS if uri.lower().startswith(("rtsp:", "rtsps:")) else _LIVE_OPTIONS,
             timeout=(options.open_timeout_s, options.read_timeout_s),
         )
         if not self.container.streams.video:

@@ -558,8 +558,9 @@ def read_frames(source: NetworkSource, count: int, stop: threading.Event) -> lis
     return frames
 
 
-def test_unreachable_stream_fails_to_open() -> None:
-    uri = f"tcp://127.0.0.1:{free_port()}"
+@pytest.mark.parametrize("scheme", [pytest.param("tcp", id="tcp"), pytest.param("rtsp", id="rtsp")])
+def test_unreachable_stream_fails_to_open(scheme: str) -> None:
+    uri = f"{scheme}://127.0.0.1:{free_port()}"
 
     with pytest.raises(
         SourceOpenError,
