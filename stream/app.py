@@ -1,0 +1,236 @@
+"""Builds and runs one pipeline from an AppConfig (composition root beside pipeline.py)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from configs.app_config import AppConfig, OutputConfig
+from overlays.drawers import BallMarker, Hud, Trail
+from overlays.live_stats import ProgressOutput, RollingHudStats
+from overlays.output import Drawer, Output
+from overlays.outputs import MultiOutput, TrackCsvOutput, VideoFileOutput, WindowOutput
+from overlays.web import WebView
+from perception.detector import Detector
+from perception.errors import DetectorLoadError
+from perception.precision import PrecisionPlan, resolve_precision
+from perception.search import BallSearch
+from perception.search_and_track import SearchAndTrack
+from stream.latency import (
+    DropEvent,
+    JsonlLatencyLog,
+    LatencyLog,
+    LatencyRecord,
+    MemoryLatencyLog,
+    RunEvent,
+    TeeLatencyLog,
+)
+from stream.latency_summary import LatencySummary, summarize
+from stream.pipeline import Pipeline, QueueSettings, assemble
+from stream.queues import DropCause, DropPolicy
+from stream.source import FrameSource, SourceKind
+from stream.sources import SourceOptions, kind_from_uri, open_source
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_WEIGHTS = (
+    Path(__file__).resolve().parents[1] / "perception" / "models" / ("ball-nano-synth.safetensors")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a finished run reports."""
+
+    summary: LatencySummary
+    records: list[LatencyRecord]
+    drops: list[DropEvent]
+    events: list[RunEvent]
+    is_interrupted: bool
+    plan: PrecisionPlan
+
+
+def source_kind(config: AppConfig) -> SourceKind:
+    """The source kind: from the config when set, else from the URI (never from the disk)."""
+    if config.stream.kind != "auto":
+        return SourceKind(config.stream.kind)
+    return kind_from_uri(config.source)
+
+
+def queue_settings(config: AppConfig, kind: SourceKind) -> QueueSettings:
+    """Queue policy from the config, else from the source kind and ``realtime``."""
+    stream = config.stream
+    if stream.queue_policy == "auto":
+        policy = kind.default_policy(is_realtime=stream.realtime)
+    else:
+        policy = DropPolicy(stream.queue_policy)
+    return QueueSettings(policy, stream.frame_queue_size, stream.result_queue_size)
+
+
+def open_configured_source(config: AppConfig, kind: SourceKind, log: LatencyLog) -> FrameSource:
+    """Open the configured source; its own drops go to ``log``."""
+    stream = config.stream
+
+    def on_drop(index: int, cause: DropCause) -> None:
+        log.write(DropEvent(index, str(cause), "source", time.monotonic_ns()))
+
+    options = SourceOptions(
+        open_timeout_s=stream.open_timeout_s,
+        read_timeout_s=stream.read_timeout_s,
+        reconnect_initial_delay_s=stream.reconnect.initial_delay_s,
+        reconnect_max_delay_s=stream.reconnect.max_delay_s,
+        reconnect_max_attempts=stream.reconnect.max_attempts,
+    )
+    return open_source(config.source, kind, options, on_drop)
+
+
+def build_detector(config: AppConfig, plan: PrecisionPlan) -> Detector:
+    """The detector the plan asks for (INT8 only from a QAT artifact)."""
+    from perception.rfdetr_detector import RfDetrDetector  # noqa: PLC0415 - rfdetr is heavy
+
+    if plan.int8_artifact is not None:
+        msg = (
+            f"{plan.int8_artifact}: the INT8 runtime is not part of this build yet; "
+            "run with --precision fp32 (CPU) or fp16 (CUDA)"
+        )
+        raise DetectorLoadError(msg)
+    bundled = BUNDLED_WEIGHTS if BUNDLED_WEIGHTS.is_file() else None
+    return RfDetrDetector.from_config(config.detector, plan, bundled_weights=bundled)
+
+
+def build_outputs(cfg: OutputConfig, fps: float) -> list[Output]:
+    """Every configured file/window output, checked (writable paths, a display) up front."""
+    outputs: list[Output] = []
+    if cfg.video:
+        outputs.append(VideoFileOutput(Path(cfg.video), fps))
+    if cfg.track_csv:
+        outputs.append(TrackCsvOutput(Path(cfg.track_csv)))
+    if cfg.show:
+        outputs.append(WindowOutput())
+    return outputs
+
+
+def build_drawers(config: AppConfig, hud_stats: RollingHudStats) -> list[Drawer]:
+    """Marker, trail and HUD as configured."""
+    overlay = config.overlay
+    drawers: list[Drawer] = []
+    if overlay.trail_length > 0:
+        drawers.append(Trail(length=overlay.trail_length))
+    drawers.append(BallMarker(show_detections=overlay.show_detections))
+    if overlay.show_hud:
+        drawers.append(Hud(hud_stats))
+    return drawers
+
+
+class _Resources:
+    """Everything opened for a run, closed in reverse order whatever happens."""
+
+    def __init__(self) -> None:
+        self.outputs: list[Output] = []
+        self.logs: list[LatencyLog] = []
+        self.web: WebView | None = None
+
+    def close(self) -> None:
+        for log in self.logs:
+            log.close()
+        if self.web is not None:
+            self.web.close()  # idempotent: the renderer may have closed it already
+
+
+def _run_group(pipeline: Pipeline) -> bool:
+    """Run to the end; on Ctrl-C stop gracefully (a second Ctrl-C aborts). True if interrupted."""
+    try:
+        pipeline.group.run()
+    except KeyboardInterrupt:
+        logger.warning("interrupted: finishing the frames in flight and closing the outputs")
+        pipeline.group.stop()
+        try:
+            pipeline.group.finish()
+        except KeyboardInterrupt:
+            pipeline.group.abort()
+            pipeline.group.join()
+        return True
+    return False
+
+
+def run(config: AppConfig, *, extra_outputs: tuple[Output, ...] = ()) -> RunOutcome:
+    """Run one configured pipeline to the end (or Ctrl-C) and summarize it.
+
+    Raises:
+        BallwatchError: a user mistake (bad source, weights, output path…), one line.
+        StageFailedError: a stage failed while running; the cause says why.
+    """
+    plan = resolve_precision(
+        config.detector.precision, config.detector.device, config.detector.int8_artifact
+    )
+    logger.info("precision: %s", plan.reason)
+    memory = MemoryLatencyLog()
+    hud_stats = RollingHudStats()
+    resources = _Resources()
+    try:
+        kind = source_kind(config)
+        if config.output.latency_log:
+            resources.logs.append(JsonlLatencyLog(Path(config.output.latency_log)))
+        if config.output.serve:
+            resources.web = WebView.from_address(config.output.serve, config.output.serve_token)
+        log = TeeLatencyLog(memory, hud_stats, *resources.logs, *_web_logs(resources.web))
+        source = open_configured_source(config, kind, log)
+        try:
+            outputs = build_outputs(config.output, source.fps or 30.0)
+            detector = build_detector(config, plan)
+            detector.warm_up()
+        except BaseException:
+            source.close()
+            raise
+        outputs.append(ProgressOutput(source.frame_count, is_enabled=config.output.progress))
+        if resources.web is not None:
+            resources.web.start()
+            logger.info("browser view at %s", resources.web.url)
+            outputs.append(resources.web)
+        perception = SearchAndTrack.build(
+            detector, BallSearch(detector, config.search), config.tracker
+        )
+        log.write(RunEvent("start", time.monotonic_ns(), _start_details(config, kind, plan)))
+        pipeline = assemble(
+            source,
+            perception,
+            build_drawers(config, hud_stats),
+            MultiOutput([*outputs, *extra_outputs]),
+            log,
+            queue_settings(config, kind),
+            is_realtime=config.stream.realtime,
+        )
+        is_interrupted = _run_group(pipeline)
+        log.write(RunEvent("end", time.monotonic_ns(), {"interrupted": is_interrupted}))
+    finally:
+        resources.close()
+    records, drops, events = _split(memory)
+    return RunOutcome(
+        summarize(records, drops, events), records, drops, events, is_interrupted, plan
+    )
+
+
+def _web_logs(web: WebView | None) -> list[LatencyLog]:
+    return [] if web is None else [web]
+
+
+def _start_details(config: AppConfig, kind: SourceKind, plan: PrecisionPlan) -> dict[str, object]:
+    return {
+        "source": config.source,
+        "kind": str(kind),
+        "device": plan.device,
+        "precision": str(plan.precision),
+        "reason": plan.reason,
+    }
+
+
+def _split(
+    memory: MemoryLatencyLog,
+) -> tuple[list[LatencyRecord], list[DropEvent], list[RunEvent]]:
+    entries = memory.entries
+    records = [e for e in entries if isinstance(e, LatencyRecord)]
+    drops = [e for e in entries if isinstance(e, DropEvent)]
+    events = [e for e in entries if isinstance(e, RunEvent)]
+    return records, drops, events

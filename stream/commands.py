@@ -1,0 +1,139 @@
+"""The commands behind the CLI: run, demo, report, eval."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from perception.budget import BudgetRule, decide
+from perception.detector import Precision
+from perception.evaluate import evaluate_outputs, format_report, write_rows
+from perception.labels import read_labels
+from perception.result import BallState, FrameResult
+from stream import app
+from stream.cli import DEMO_SOURCE, EXIT_INTERRUPTED, config_from_args
+from stream.errors import BallwatchError
+from stream.frame import BallTruth
+from stream.latency import read_log
+from stream.latency_plot import plot_latency
+from stream.latency_summary import format_summary, summarize
+
+logger = logging.getLogger(__name__)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; returns the exit status."""
+    handlers = {"run": _run, "demo": _demo, "report": _report, "eval": _eval}
+    return handlers[args.command](args)
+
+
+def _finish(outcome: app.RunOutcome, plot: str | None) -> int:
+    print(format_summary(outcome.summary))
+    if plot:
+        plot_latency(outcome.records, outcome.drops, Path(plot))
+        print(f"latency plot: {plot}")
+    if outcome.is_interrupted:
+        print("interrupted: outputs were finalized up to the last frame", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args, args.source)
+    outcome = app.run(config)
+    return _finish(outcome, args.plot)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "output": str(out_dir / "demo.overlay.mp4"),
+        "track_csv": str(out_dir / "demo.track.csv"),
+        "latency_log": str(out_dir / "demo.latency.jsonl"),
+        "plot": str(out_dir / "demo.latency.png"),
+    }
+    for name, value in defaults.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    if args.config == "default":
+        args.config = "demo"
+    config = config_from_args(args, None)
+    if config.source == "":
+        config = config.model_copy(update={"source": DEMO_SOURCE})
+    outcome = app.run(config)
+    status = _finish(outcome, args.plot)
+    print(f"demo outputs in {out_dir}/: overlay video, track CSV, latency log, latency plot")
+    return status
+
+
+def _report(args: argparse.Namespace) -> int:
+    path = Path(args.log)
+    if not path.is_file():
+        msg = f"latency log {str(path)!r} not found; give the file written by --latency-log"
+        raise BallwatchError(msg)
+    try:
+        records, drops, events = read_log(path)
+    except ValueError as exc:
+        raise BallwatchError(str(exc)) from exc
+    print(format_summary(summarize(records, drops, events)))
+    config = config_from_args(args, None)
+    rule = BudgetRule.from_config(config.budget)
+    if rule is not None and records:
+        start = next((e for e in events if e.kind == "start"), None)
+        device = str(start.details.get("device", "cpu")) if start else "cpu"
+        precision = Precision(records[-1].precision)
+        print(decide(records, rule, device, precision).explain())
+    if args.plot:
+        plot_latency(records, drops, Path(args.plot))
+        print(f"latency plot: {args.plot}")
+    return 0
+
+
+class _EvalCollector:
+    """An Output that keeps each frame's ball state and ground truth (for ``eval``)."""
+
+    def __init__(self) -> None:
+        self.balls: dict[int, BallState] = {}
+        self.truths: dict[int, BallTruth] = {}
+        self.frame_size: tuple[int, int] | None = None
+
+    def write(self, image: NDArray[np.uint8], result: FrameResult) -> None:
+        del image
+        self.balls[result.frame.index] = result.ball
+        self.frame_size = (result.frame.width, result.frame.height)
+        if result.frame.truth is not None:
+            self.truths[result.frame.index] = result.frame.truth
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _eval(args: argparse.Namespace) -> int:
+    args.policy = "block"  # score every frame
+    config = config_from_args(args, args.source)
+    collector = _EvalCollector()
+    outcome = app.run(config, extra_outputs=(collector,))
+    count = max(collector.balls, default=-1) + 1
+    outputs = [collector.balls.get(index) for index in range(count)]
+    if args.labels:
+        if collector.frame_size is None:
+            msg = f"{args.source} gave no frames to score"
+            raise BallwatchError(msg)
+        width, height = collector.frame_size
+        truths = read_labels(Path(args.labels), width, height)
+    elif collector.truths:
+        truths = [collector.truths.get(i, BallTruth(is_visible=False)) for i in range(count)]
+    else:
+        msg = f"{args.source} has no ground truth of its own; pass --labels LABELS.csv"
+        raise BallwatchError(msg)
+    report = evaluate_outputs(outputs, truths, args.tolerance)
+    print(format_report(report))
+    if args.rows:
+        write_rows(report, Path(args.rows))
+    return EXIT_INTERRUPTED if outcome.is_interrupted else 0
