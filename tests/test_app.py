@@ -1,0 +1,137 @@
+"""Whole runs through stream.app (real sources, search, tracker, outputs) with a fake detector."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import av
+import pytest
+
+from configs.app_config import AppConfig, load_config
+from perception.detector import Detector
+from perception.precision import PrecisionPlan
+from stream import app
+from stream.latency import LatencyRecord, read_log
+from tests.fakes import FakeDetector
+from tests.media import write_mp4
+
+
+@pytest.fixture
+def fake_detector(monkeypatch: pytest.MonkeyPatch) -> FakeDetector:
+    detector = FakeDetector(resolution=384, box=None)
+
+    def build(config: AppConfig, plan: PrecisionPlan) -> Detector:
+        return detector
+
+    monkeypatch.setattr(app, "build_detector", build)
+    return detector
+
+
+def _config(source: str, tmp_path: Path, **extra: object) -> AppConfig:
+    overrides: dict[str, object] = {
+        "source": source,
+        "output.video": str(tmp_path / "out.mp4"),
+        "output.track_csv": str(tmp_path / "track.csv"),
+        "output.latency_log": str(tmp_path / "latency.jsonl"),
+        "output.progress": False,
+        **extra,
+    }
+    return load_config(None, overrides)
+
+
+def _read_video(path: Path) -> tuple[list[float], float, str, str]:
+    """Frame times, average fps, codec and pixel format of a video file."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context
+        times = [float(frame.time) for frame in container.decode(video=0)]
+        return times, float(stream.average_rate), codec.name, str(codec.pix_fmt)
+
+
+def _check_replay(tmp_path: Path, source_pts: list[float], source_fps: float) -> None:
+    pts, fps, codec, pix_fmt = _read_video(tmp_path / "out.mp4")
+    assert (codec, pix_fmt) == ("h264", "yuv420p")
+    assert len(pts) == len(source_pts)
+    assert pts == pytest.approx(source_pts, abs=1e-3)
+    assert fps == pytest.approx(source_fps, rel=1e-4)
+    with (tmp_path / "track.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["frame"]) for row in rows] == list(range(len(source_pts)))
+    records, drops, _ = read_log(tmp_path / "latency.jsonl")
+    assert len(records) == len(source_pts)
+    assert drops == []
+
+
+def test_replay_of_a_generated_clip_keeps_frames_pts_and_fps(
+    tmp_path: Path, fake_detector: FakeDetector
+) -> None:
+    clip = write_mp4(tmp_path / "clip.mp4", frames=45, size=(320, 240))
+    source_pts, source_fps, _, _ = _read_video(clip)
+
+    outcome = app.run(_config(str(clip), tmp_path))
+
+    assert outcome.summary.frames_processed == 45
+    assert source_fps == pytest.approx(30000 / 1001)
+    _check_replay(tmp_path, source_pts, source_fps)
+
+
+def test_replay_of_a_real_clip(
+    tmp_path: Path, real_data: Path, fake_detector: FakeDetector
+) -> None:
+    clip = real_data / "badminton_bwf" / "train_00008.mp4"
+    source_pts, source_fps, _, _ = _read_video(clip)
+
+    app.run(_config(str(clip), tmp_path))
+
+    assert len(source_pts) == 150
+    _check_replay(tmp_path, source_pts, source_fps)
+
+
+def test_replay_of_a_synth_clip(tmp_path: Path, fake_detector: FakeDetector) -> None:
+    outcome = app.run(_config("synth:?seed=5&frames=40&width=640&height=360&fps=25", tmp_path))
+
+    assert outcome.summary.frames_processed == 40
+    _check_replay(tmp_path, [i / 25 for i in range(40)], 25.0)
+    assert fake_detector.warmed_up
+
+
+def test_realtime_replay_uses_the_latest_policy_and_counts_drops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = FakeDetector(resolution=384, box=None, delay_s=0.1)  # 10 fps against a 50 fps clip
+    monkeypatch.setattr(app, "build_detector", lambda config, plan: slow)
+    config = _config(
+        "synth:?seed=5&frames=100&width=320&height=240&fps=50",
+        tmp_path,
+        **{"stream.realtime": True},
+    )
+
+    outcome = app.run(config)
+
+    records, drops, _ = read_log(tmp_path / "latency.jsonl")
+    assert len(drops) > 30
+    assert {drop.cause for drop in drops} == {"queue_full"}
+    assert len(records) + len(drops) == 100
+    assert outcome.summary.frames_produced == 100
+
+
+def test_latency_log_records_every_stage_in_order(
+    tmp_path: Path, fake_detector: FakeDetector
+) -> None:
+    app.run(_config("synth:?seed=1&frames=10&width=320&height=240", tmp_path))
+
+    records, _, events = read_log(tmp_path / "latency.jsonl")
+    assert [e.kind for e in events] == ["start", "end"]
+    assert events[0].details["precision"] == "fp32"
+    for record in records:
+        assert isinstance(record, LatencyRecord)
+        assert (
+            record.captured_ns
+            <= record.enqueued_ns
+            <= record.dequeued_ns
+            <= record.infer_start_ns
+            <= record.infer_end_ns
+            <= record.rendered_ns
+            <= record.written_ns
+        )
