@@ -228,14 +228,22 @@ class FileSource:
         return None
 
     def _finish(self) -> None:
-        if self._frame_count is not None and self._next_index < self._frame_count:
-            logger.warning(
-                "%s ended after %d of %d frames; the file is probably truncated",
-                self.path,
-                self._next_index,
-                self._frame_count,
-            )
+        """Close at the end; a file that ends before its own frame count is an error.
+
+        The frames that decoded have been handed out (and written) by then; the
+        error makes the run exit non-zero so a truncated recording is not
+        mistaken for a complete one.
+
+        Raises:
+            SourceReadError: the file holds fewer frames than its index says.
+        """
         self.close()
+        if self._frame_count is not None and self._next_index < self._frame_count:
+            msg = (
+                f"{self.path!r} ended after {self._next_index} of {self._frame_count} frames: "
+                "the file is truncated; the outputs hold the frames that decoded"
+            )
+            raise SourceReadError(msg)
 
     def close(self) -> None:
         """Close the file."""

@@ -263,22 +263,23 @@ def test_file_source_rejects_bad_input(
         open_source(str(path), None, SourceOptions(), ignore_drop)
 
 
-def test_truncated_file_yields_what_decodes_then_ends(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_truncated_file_yields_what_decodes_then_fails(tmp_path: Path) -> None:
     full = write_mp4(tmp_path / "full.mp4", frames=60, is_faststart=True)
     path = tmp_path / "truncated.mp4"
     data = full.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+    source = FileSource(str(path), ignore_drop)
+    frames: list[SourceFrame] = []
 
-    with caplog.at_level(logging.WARNING, logger="stream.sources"):
-        source = FileSource(str(path), ignore_drop)
-        frames = read_all(source)
+    def read_to_the_end() -> None:
+        while (frame := source.read(threading.Event())) is not None:
+            frames.append(frame)
+
+    with pytest.raises(SourceReadError, match=r"ended after \d+ of 60 frames: the file is trunc"):
+        read_to_the_end()
 
     assert 10 < len(frames) < 60
     assert [frame.index for frame in frames] == list(range(len(frames)))
-    assert f"ended after {len(frames)} of 60 frames" in caplog.text
-    assert source.read(threading.Event()) is None
 
 
 # --- cameras --------------------------------------------------------------------------------
