@@ -62,14 +62,35 @@ class SearchConfig(_Section):
     track_enabled: bool = True
     crop_sizes: tuple[int, ...] = (128, 192, 256, 384)
     misses_before_search: int = Field(3, ge=1, le=100)
+    merge_distance_px: float = Field(6.0, ge=0, le=100, description="seam duplicates")
+    track_sigmas: float = Field(3.0, ge=0, le=20, description="crop half side in sigmas")
+    track_speed_margin_s: float = Field(0.033, ge=0, le=1, description="speed term of the crop")
+    track_margin_px: int = Field(16, ge=0, le=256, description="crop margin for the ball")
 
 
 class TrackerConfig(_Section):
-    """The single-ball tracker."""
+    """The single-ball tracker (perception/tracker.py explains each knob)."""
 
     max_coast_frames: int = Field(5, ge=0, le=120)
     gate_sigma: float = Field(4.0, gt=0, le=50)
     min_confidence: float = Field(0.0, ge=0.0, le=1.0)
+    history: int = Field(4, ge=2, le=30, description="detections in the motion fit")
+    max_degree: int = Field(1, ge=1, le=2, description="1 = lines, 2 = also parabolas")
+    measurement_sigma_px: float = Field(1.5, gt=0, le=50, description="detector centre noise")
+    speed_sigma: float = Field(0.25, ge=0, le=5, description="relative velocity error")
+    accel_sigma_px: float = Field(1.0, ge=0, le=100, description="unmodelled motion, px/frame^2")
+    max_predicted_sigma_px: float = Field(3.0, ge=0, le=1000, description="show coasting below")
+    max_speed_px_s: float = Field(3600.0, gt=0, description="top ball speed (hit reach)")
+    max_jump_px: float = Field(250.0, gt=0, description="cap on the hit reach")
+    min_gate_px: float = Field(8.0, ge=0, le=1000)
+    break_sigma: float = Field(3.0, gt=0, le=50, description="innovation that ends a segment")
+    min_detection_weight: float = Field(0.3, ge=0, le=1, description="smoothing floor")
+    confirm_frames: int = Field(3, ge=1, le=30, description="frames a lone detection waits")
+    max_gap_s: float = Field(1.0, gt=0, description="a longer time jump resets the tracker")
+    detect_repeats: bool = Field(True, description="find 25/24 fps footage sent at 30 fps")
+    lag_frames: int = Field(2, ge=0, le=30, description="report frames this late (0 = at once)")
+    smooth_frames: int = Field(2, ge=0, le=10, description="neighbours smoothing a seen ball")
+    max_interpolated_sigma_px: float = Field(2.0, ge=0, le=1000, description="show gaps below")
 
 
 class OverlayConfig(_Section):
@@ -123,11 +144,12 @@ class AppConfig(_Section):
     int8: Int8Config = Int8Config()
 
 
-def _format_error(exc: ValidationError) -> str:
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    """The dotted field path and message of the first error, plus a count of the rest."""
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{extra}"
+    return where, f"{first['msg']}{extra}"
 
 
 def preset_path(name_or_path: str) -> Path:
@@ -190,6 +212,9 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> A
     try:
         return AppConfig.model_validate(tree)
     except ValidationError as exc:
-        source = f"{where} (with command-line overrides)" if overrides else where
-        msg = f"invalid config {source}: {_format_error(exc)}"
+        field, problem = _first_error(exc)
+        if overrides and field in overrides:
+            msg = f"invalid command-line value {field}={overrides[field]!r}: {problem}"
+        else:
+            msg = f"invalid config {where}: {field}: {problem}"
         raise ConfigError(msg) from exc
