@@ -726,6 +726,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     adapter in FP32) is written to ``model.eval.json`` beside the checkpoint.
     """
     device = cfg.resolved_device()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     if device == "cpu":
         logger.info("CPU: training in FP32 (mixed precision is CUDA-only)")
     elif not cfg.uses_amp():

@@ -1,0 +1,184 @@
+"""Training: a few CPU steps lower the loss, and the checkpoint loads in the detector adapter."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from configs.app_config import DetectorConfig
+from perception.dataset import CropRecipe, assign_splits, build_dataset, frames_from_synth
+from perception.detector import Precision
+from perception.precision import PrecisionPlan
+from perception.rfdetr_detector import RfDetrDetector
+from perception.training import (
+    LoopSettings,
+    ModelSpec,
+    TrainConfig,
+    TrainEngine,
+    TrainingError,
+    add_train_arguments,
+    config_from_args,
+    export_checkpoint,
+    train,
+    train_loop,
+)
+from perception.weights import load_checkpoint
+
+TINY = ModelSpec(resolution=64, num_queries=5, group_detr=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A COCO folder of 64 px crops from three short synthetic matches."""
+    root = tmp_path_factory.mktemp("tiny")
+    seeds = [21, 22, 23]
+    splits = assign_splits([f"synth-{s}" for s in seeds], valid_fraction=0.34)
+    build_dataset(frames_from_synth(seeds, 48, 4), root, CropRecipe(resolution=64), splits)
+    return root
+
+
+def loop_config(data: Path, out: Path, steps: int, *, resume: bool = False) -> TrainConfig:
+    return TrainConfig(
+        data=str(data),
+        output_dir=out,
+        model=TINY,
+        engine=TrainEngine.LOOP,
+        batch_size=4,
+        lr=5e-4,
+        device="cpu",
+        threads=1,
+        resume=resume,
+        loop=LoopSettings(
+            steps=steps, warmup_steps=0, checkpoint_every=4, log_every=1, eval_crops=8
+        ),
+    )
+
+
+def logged(out: Path) -> list[dict[str, float]]:
+    lines = (out / "train_log.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.slow
+def test_a_few_steps_lower_the_loss_and_the_checkpoint_loads_in_the_detector(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    # given a tiny dataset and a from-scratch model
+    cfg = loop_config(tiny_dataset, tmp_path, steps=8)
+
+    # when training a few steps
+    result = train(cfg)
+
+    # then the loss went down
+    losses = [r["loss"] for r in logged(tmp_path) if "loss" in r]
+    assert len(losses) == 8
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    # and the checkpoint loads where `ballwatch run --weights` loads it, with its metadata
+    meta = load_checkpoint(result.checkpoint).meta
+    assert (meta.size, meta.resolution, meta.num_queries, meta.class_names) == (
+        "nano",
+        64,
+        5,
+        ("ball",),
+    )
+    detector = RfDetrDetector.from_config(
+        DetectorConfig(weights=str(result.checkpoint), ball_class="ball", threshold=0.0),
+        PrecisionPlan("cpu", Precision.FP32, "cpu: fp32 (test)"),
+    )
+    assert detector.resolution == 64
+    (found,) = detector.detect([np.zeros((64, 64, 3), np.uint8)])
+    assert len(found) == 5
+    # and the held-out evaluation sits next to it
+    report = json.loads((tmp_path / "model.eval.json").read_text())
+    assert report["tolerance_px"] == 4.0
+    assert 0.0 <= report["f1"] <= 1.0
+
+
+@pytest.mark.slow
+def test_resume_continues_where_the_run_stopped(tiny_dataset: Path, tmp_path: Path) -> None:
+    train_loop(loop_config(tiny_dataset, tmp_path, steps=4))
+
+    train_loop(loop_config(tiny_dataset, tmp_path, steps=6, resume=True))
+
+    steps = [r["step"] for r in logged(tmp_path) if "loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_without_a_previous_run_says_so(tiny_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="run once without --resume"):
+        train_loop(loop_config(tiny_dataset, tmp_path, steps=2, resume=True))
+
+
+def test_fp16_export_halves_the_file_and_keeps_the_weights(tmp_path: Path) -> None:
+    from perception.training import build_model_and_criterion
+
+    model, _ = build_model_and_criterion(TINY, "cpu")
+    state = model.state_dict()
+
+    full = export_checkpoint(state, TINY, tmp_path / "fp32.safetensors")
+    half = export_checkpoint(state, TINY, tmp_path / "fp16.safetensors", fp16=True)
+
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_checkpoint(half)
+    assert loaded.meta == load_checkpoint(full).meta
+    key = "class_embed.weight"
+    assert np.allclose(loaded.state_dict[key].float().numpy(), state[key].numpy(), atol=1e-3)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_flags_override_the_config_file_and_amp_stays_off_on_cpu(tmp_path: Path) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("data: d\noutput_dir: o\nmixed_precision: true\nlr: 0.001\nsteps: 50\n")
+
+    cfg = config_from_args(parse(["--config", str(config), "--lr", "0.0003", "--device", "cpu"]))
+
+    assert cfg.lr == 0.0003
+    assert cfg.loop.steps == 50
+    assert cfg.mixed_precision is True
+    assert not cfg.uses_amp()  # CPU trains in FP32 whatever the file says
+    assert config_from_args(parse(["--config", str(config), "--no-amp"])).mixed_precision is False
+
+
+def test_a_misspelt_config_key_is_rejected(tmp_path: Path) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("data: d\noutput_dir: o\nmixed_precison: false\n")
+
+    with pytest.raises(TrainingError, match="mixed_precison"):
+        config_from_args(parse(["--config", str(config)]))
+
+
+def test_training_needs_data_and_an_output_folder() -> None:
+    with pytest.raises(TrainingError, match="needs --data and --out"):
+        config_from_args(parse(["--lr", "0.001"]))
+
+
+@pytest.mark.slow
+def test_rfdetr_trainer_engine_writes_a_checkpoint_the_detector_loads(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    cfg = TrainConfig(
+        data=str(tiny_dataset),
+        output_dir=tmp_path,
+        model=TINY,
+        engine=TrainEngine.RFDETR,
+        epochs=1,
+        batch_size=4,
+        device="cpu",
+        threads=1,
+    )
+
+    result = train(cfg)
+
+    assert (tmp_path / "last.ckpt").exists()  # what --resume continues from
+    meta = load_checkpoint(result.checkpoint).meta
+    assert (meta.resolution, meta.num_queries, meta.class_names) == (64, 5, ("ball",))
+    assert (tmp_path / "model.eval.json").exists()
