@@ -115,6 +115,8 @@ class ModelSpec:
     ia_bce_loss: bool = False
 
     def __post_init__(self) -> None:
+        # accept plain strings ("nano") from YAML and callers; store the enum member
+        object.__setattr__(self, "size", ModelSize(self.size))
         if self.resolution % 32 or self.resolution < 64:
             msg = f"resolution must be a multiple of 32 >= 64, but got {self.resolution}"
             raise ValueError(msg)
