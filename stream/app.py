@@ -14,7 +14,6 @@ from overlays.output import Drawer, Output
 from overlays.outputs import MultiOutput, TrackCsvOutput, VideoFileOutput, WindowOutput
 from overlays.web import WebView
 from perception.detector import Detector
-from perception.errors import DetectorLoadError
 from perception.precision import PrecisionPlan, resolve_precision
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
@@ -91,11 +90,12 @@ def build_detector(config: AppConfig, plan: PrecisionPlan) -> Detector:
     from perception.rfdetr_detector import RfDetrDetector  # noqa: PLC0415 - rfdetr is heavy
 
     if plan.int8_artifact is not None:
-        msg = (
-            f"{plan.int8_artifact}: the INT8 runtime is not part of this build yet; "
-            "run with --precision fp32 (CPU) or fp16 (CUDA)"
+        from perception.int8_detector import Int8Detector  # noqa: PLC0415 - onnxruntime
+
+        detector = config.detector
+        return Int8Detector.load(
+            plan.int8_artifact, threshold=detector.threshold, threads=detector.threads
         )
-        raise DetectorLoadError(msg)
     bundled = BUNDLED_WEIGHTS if BUNDLED_WEIGHTS.is_file() else None
     return RfDetrDetector.from_config(config.detector, plan, bundled_weights=bundled)
 

@@ -1,0 +1,185 @@
+"""QAT round trip: prepare -> fine-tune -> convert -> QDQ ONNX -> onnxruntime, on a tiny model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from perception.detector import Precision
+from perception.errors import PrecisionError
+from perception.int8_detector import Int8Detector
+from perception.qat import (
+    INT8_FORMAT,
+    Batch,
+    Int8Sidecar,
+    QatSettings,
+    convert,
+    export_onnx,
+    fine_tune,
+    float_module_names,
+    prepare_qat,
+    read_sidecar,
+    sidecar_path,
+    write_sidecar,
+)
+
+SIDE = 32
+QUERIES = 4
+
+
+class TinyDetr(torch.nn.Module):
+    """A conv + linear stand-in with RF-DETR's output dict and head names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(8, 16, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+        )
+        self.proj = torch.nn.Linear(16, 16)
+        self.query = torch.nn.Parameter(torch.randn(QUERIES, 16) * 0.5)
+        self.class_embed = torch.nn.Linear(16, 2)
+        self.bbox_embed = torch.nn.Linear(16, 4)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(images).flatten(2).mean(-1)
+        hidden = torch.relu(self.proj(features))[:, None, :] + self.query[None]
+        return {
+            "pred_logits": self.class_embed(hidden),
+            "pred_boxes": self.bbox_embed(hidden).sigmoid(),
+        }
+
+
+def _batches(seed: int) -> Iterator[Batch]:
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        images = torch.randn(2, 3, SIDE, SIDE, generator=generator)
+        targets = [torch.rand(QUERIES, 4, generator=generator) for _ in range(2)]
+        yield images, targets
+
+
+def _loss(outputs: Mapping[str, Any], targets: list[Any]) -> torch.Tensor:
+    boxes: torch.Tensor = outputs["pred_boxes"]
+    return torch.nn.functional.mse_loss(boxes[0], targets[0])
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    torch.manual_seed(0)
+    network = TinyDetr().eval()
+    example = torch.zeros(1, 3, SIDE, SIDE)
+    prepared = prepare_qat(
+        network, example, keep_float=float_module_names(network), reduce_range=False
+    )
+    report = fine_tune(prepared, _batches(1), _loss, QatSettings(steps=6, lr=1e-3))
+    assert len(report.losses) == 6
+    converted = convert(prepared)
+    path = tmp_path_factory.mktemp("qat") / "tiny-int8-qat.onnx"
+    export_onnx(converted, example, path)
+    write_sidecar(path, Int8Sidecar(resolution=SIDE, ball_class_id=0, class_names=("ball",)))
+    return path, converted
+
+
+def test_onnxruntime_runs_the_converted_model_within_tolerance(
+    artifact: tuple[Path, torch.nn.Module],
+) -> None:
+    # given the QAT artifact and the converted torch graph it was exported from
+    path, converted = artifact
+    detector = Int8Detector.load(path, threshold=0.0)
+    images = torch.randn(3, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(5))
+
+    # when both run the same crops
+    logits, boxes = detector.forward(images)
+    with torch.no_grad():
+        expected = [converted(images[i : i + 1]) for i in range(3)]
+
+    # then onnxruntime's INT8 kernels agree with torch's reference Q/DQ arithmetic
+    expected_logits = torch.cat([e["pred_logits"] for e in expected])
+    expected_boxes = torch.cat([e["pred_boxes"] for e in expected])
+    assert logits.shape == expected_logits.shape == (3, QUERIES, 2)
+    torch.testing.assert_close(logits, expected_logits, atol=0.05, rtol=0.05)
+    torch.testing.assert_close(boxes, expected_boxes, atol=0.02, rtol=0.02)
+
+
+def test_artifact_is_a_qdq_graph_with_the_heads_kept_float(
+    artifact: tuple[Path, torch.nn.Module],
+) -> None:
+    import onnx
+
+    model = onnx.load(str(artifact[0]))
+    ops = [node.op_type for node in model.graph.node]
+    assert ops.count("QuantizeLinear") >= 2
+    assert ops.count("DequantizeLinear") >= 4
+    # the two convs and proj hold INT8 weights; the class and box heads stay float
+    weights = [t for t in model.graph.initializer if len(t.dims) >= 2]
+    int8_shapes = sorted(tuple(t.dims) for t in weights if t.data_type == onnx.TensorProto.INT8)
+    float_shapes = [tuple(t.dims) for t in weights if t.data_type == onnx.TensorProto.FLOAT]
+    assert int8_shapes == [(8, 3, 3, 3), (16, 8, 3, 3), (16, 16)]
+    assert (2, 16) in float_shapes or (16, 2) in float_shapes
+    assert (4, 16) in float_shapes or (16, 4) in float_shapes
+
+
+def test_int8_detector_finds_boxes_in_crop_pixels(artifact: tuple[Path, torch.nn.Module]) -> None:
+    detector = Int8Detector.load(artifact[0], threshold=0.0)
+    crops = [np.full((SIDE, SIDE, 3), value, np.uint8) for value in (0, 128)]
+
+    found = detector.detect(crops)
+
+    assert detector.precision is Precision.INT8
+    assert detector.resolution == SIDE
+    assert [len(result) for result in found] == [QUERIES, QUERIES]
+    assert all(((r.xyxy >= 0) & (r.xyxy <= SIDE)).all() for r in found)
+
+
+@pytest.mark.parametrize(
+    ("file_name", "sidecar", "message"),
+    [
+        pytest.param("ball.safetensors", None, "is a float checkpoint", id="float-checkpoint"),
+        pytest.param("model.onnx", None, "has no readable QAT sidecar", id="no-sidecar"),
+        pytest.param(
+            "model.onnx",
+            {"format": INT8_FORMAT, "method": "ptq-onnxruntime", "resolution": 32},
+            "not QAT",
+            id="ptq-sidecar",
+        ),
+        pytest.param("model.onnx", {"format": "other/1"}, "not a ballwatch INT8", id="foreign"),
+    ],
+)
+def test_int8_refuses_anything_not_made_by_qat(
+    tmp_path: Path, file_name: str, sidecar: dict[str, Any] | None, message: str
+) -> None:
+    path = tmp_path / file_name
+    path.write_bytes(b"weights")
+    if sidecar is not None:
+        sidecar_path(path).write_text(json.dumps(sidecar))
+
+    with pytest.raises(PrecisionError, match=message) as caught:
+        Int8Detector.load(path)
+
+    assert "quantization-aware training" in str(caught.value)
+
+
+def test_sidecar_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    written = Int8Sidecar(
+        resolution=128,
+        ball_class_id=0,
+        class_names=("ball",),
+        training={"steps": 3, "data": "synth:?seed=1"},
+    )
+    write_sidecar(path, written)
+
+    assert read_sidecar(path) == written
+
+
+def test_qat_settings_reject_nonsense() -> None:
+    with pytest.raises(ValueError, match="batch_size >= 1"):
+        QatSettings(batch_size=0)
