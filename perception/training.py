@@ -577,7 +577,14 @@ def _rfdetr_model(cfg: TrainConfig) -> Any:
         options["pretrain_weights"] = None
     elif cfg.init != "coco":  # a checkpoint path; "coco" keeps rfdetr's default download
         options["pretrain_weights"] = cfg.init
-    return getattr(rfdetr, _RFDETR_CLASSES[ModelSize(spec.size)])(**options)
+    try:
+        return getattr(rfdetr, _RFDETR_CLASSES[ModelSize(spec.size)])(**options)
+    except OSError as exc:  # requests' ConnectionError is an OSError: offline COCO download
+        msg = (
+            f"cannot get the RF-DETR {spec.size} COCO checkpoint ({type(exc).__name__}); "
+            "connect once so rfdetr can download it, or pass --init scratch or --init PATH"
+        )
+        raise TrainingError(msg) from exc
 
 
 def train_rfdetr(cfg: TrainConfig) -> Path:
