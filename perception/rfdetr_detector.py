@@ -339,10 +339,18 @@ class RfDetrDetector:
         """
         if not images:
             return []
-        batch = self._input_batch(images)
+        batch = input_batch(images, self._resolution, self._device)
+        if self._plan.precision is Precision.FP16:
+            batch = batch.half()
         with torch.inference_mode(), self._autocast():
             outputs = self._network(batch)
-        detections = self._postprocess(outputs["pred_logits"], outputs["pred_boxes"])
+        detections = ball_detections(
+            outputs["pred_logits"],
+            outputs["pred_boxes"],
+            self._ball_class_id,
+            self._resolution,
+            self._threshold,
+        )
         if self._device.type == "cuda":
             torch.cuda.synchronize(self._device)
         return detections
@@ -365,16 +373,7 @@ class RfDetrDetector:
         meta = CheckpointMeta(size, self._resolution, config.num_queries, config.group_detr, names)
         _save(path, self._network, meta)
 
-    def _input_batch(self, images: Sequence[NDArray[np.uint8]]) -> torch.Tensor:
-        batch = input_batch(images, self._resolution, self._device)
-        return batch.half() if self._plan.precision is Precision.FP16 else batch
-
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self._plan.precision is Precision.BF16:
             return torch.autocast(self._device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
-
-    def _postprocess(self, logits: torch.Tensor, boxes: torch.Tensor) -> list[Detections]:
-        return ball_detections(
-            logits, boxes, self._ball_class_id, self._resolution, self._threshold
-        )
