@@ -331,7 +331,7 @@ def export_onnx(converted: torch.nn.Module, example: torch.Tensor, path: Path) -
     except (RuntimeError, OSError, ValueError, KeyError) as exc:
         msg = f"could not export the INT8 graph to {str(path)!r} ({type(exc).__name__}: {exc})"
         raise QatError(msg[:400]) from exc
-    logger.info("wrote INT8 QAT artifact %s", path)
+    logger.info("wrote %s (ONNX: %s -> %s)", path, INPUT_NAME, ", ".join(OUTPUT_NAMES))
 
 
 def write_sidecar(artifact: Path, sidecar: Int8Sidecar) -> Path:
