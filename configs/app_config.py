@@ -74,11 +74,11 @@ class TrackerConfig(_Section):
     max_coast_frames: int = Field(5, ge=0, le=120)
     gate_sigma: float = Field(4.0, gt=0, le=50)
     min_confidence: float = Field(0.0, ge=0.0, le=1.0)
-    history: int = Field(4, ge=2, le=30, description="detections in the motion fit")
-    max_degree: int = Field(1, ge=1, le=2, description="1 = lines, 2 = also parabolas")
+    history: int = Field(8, ge=2, le=30, description="detections in the motion fit")
     measurement_sigma_px: float = Field(1.5, gt=0, le=50, description="detector centre noise")
-    speed_sigma: float = Field(0.25, ge=0, le=5, description="relative velocity error")
-    accel_sigma_px: float = Field(1.0, ge=0, le=100, description="unmodelled motion, px/frame^2")
+    speed_sigma: float = Field(0.6, ge=0, le=5, description="error per px/frame, timing unsure")
+    timed_speed_sigma: float = Field(0.15, ge=0, le=5, description="the same, timing known")
+    accel_sigma_px: float = Field(0.8, ge=0, le=100, description="unmodelled motion, px/frame^2")
     max_predicted_sigma_px: float = Field(3.0, ge=0, le=1000, description="show coasting below")
     max_speed_px_s: float = Field(3600.0, gt=0, description="top ball speed (hit reach)")
     max_jump_px: float = Field(250.0, gt=0, description="cap on the hit reach")
@@ -90,7 +90,7 @@ class TrackerConfig(_Section):
     detect_repeats: bool = Field(True, description="find 25/24 fps footage sent at 30 fps")
     lag_frames: int = Field(2, ge=0, le=30, description="report frames this late (0 = at once)")
     smooth_frames: int = Field(2, ge=0, le=10, description="neighbours smoothing a seen ball")
-    max_interpolated_sigma_px: float = Field(2.0, ge=0, le=1000, description="show gaps below")
+    max_interpolated_sigma_px: float = Field(2.2, ge=0, le=1000, description="show gaps below")
 
 
 class OverlayConfig(_Section):
