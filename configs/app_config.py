@@ -45,7 +45,9 @@ class DetectorConfig(_Section):
 
     size: Literal["nano", "small", "medium", "large"] = "nano"
     weights: str | None = Field(None, description="checkpoint path; None = bundled, then COCO")
-    ball_class: str | int = Field("sports ball", description="class name or id of the ball")
+    ball_class: str | int = Field(
+        "auto", description='class name or id; "auto": "sports ball", "ball" or the only class'
+    )
     threshold: float = Field(0.3, ge=0.0, le=1.0)
     precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"

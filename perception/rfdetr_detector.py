@@ -180,6 +180,21 @@ def _class_ids(model: Any) -> dict[str, int]:
     return {name: index for index, name in enumerate(names)}
 
 
+def _auto_ball_class(ids: dict[str, int]) -> str:
+    """COCO's "sports ball", else a class named "ball", else a one-class model's class."""
+    for name in ("sports ball", "ball"):
+        if name in ids:
+            return name
+    if len(ids) == 1:
+        return next(iter(ids))
+    known = ", ".join(repr(name) for name in ids) or "none"
+    msg = (
+        f"cannot tell which class is the ball (classes: {known}); "
+        "pass --set detector.ball_class=NAME"
+    )
+    raise DetectorLoadError(msg)
+
+
 def _ball_class_id(model: Any, ball_class: str | int) -> int:
     slots = int(model.model_config.num_classes) + 1
     if isinstance(ball_class, int):
@@ -188,6 +203,8 @@ def _ball_class_id(model: Any, ball_class: str | int) -> int:
             raise DetectorLoadError(msg)
         return ball_class
     ids = _class_ids(model)
+    if ball_class == "auto":
+        ball_class = _auto_ball_class(ids)
     if ball_class not in ids:
         known = ", ".join(repr(name) for name in ids) or "none: use a class id"
         msg = f"ball class {ball_class!r} is not a class of this model; its classes are {known}"
@@ -326,20 +343,34 @@ class RfDetrDetector:
         """The torch network (``LWDETR``) that ``detect`` runs."""
         return self._network
 
-    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
-        """Detect the ball class in a batch of BGR uint8 ``(R, R, 3)`` crops, R = resolution.
+    def accepts_input_size(self, size: int) -> bool:
+        """Whether a square ``size`` crop runs at that size (smaller than the resolution).
 
-        One forward pass for the whole batch; returns after the device has finished.
+        RF-DETR's backbone interpolates its positional embeddings to the input, so a
+        smaller native-scale crop (a tracked ball) costs less and keeps the ball's
+        pixels; the side must be a multiple of 32 and at least 64.
+        """
+        return size % 32 == 0 and 64 <= size <= self._resolution
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        """Detect the ball class in a batch of BGR uint8 ``(S, S, 3)`` crops.
+
+        S is the resolution, or a smaller size this model accepts
+        (:meth:`accepts_input_size`); all crops of one batch share S. One forward pass
+        for the whole batch; returns after the device has finished.
 
         Returns:
             One :class:`Detections` per image, best first, boxes in that crop's pixels.
 
         Raises:
-            ValueError: an image is not a uint8 ``(R, R, 3)`` array.
+            ValueError: an image is not a uint8 ``(S, S, 3)`` array of one accepted S.
         """
         if not images:
             return []
-        batch = input_batch(images, self._resolution, self._device)
+        side = int(images[0].shape[0])
+        if not self.accepts_input_size(side):
+            side = self._resolution  # input_batch names the mismatch
+        batch = input_batch(images, side, self._device)
         if self._plan.precision is Precision.FP16:
             batch = batch.half()
         with torch.inference_mode(), self._autocast():
@@ -348,7 +379,7 @@ class RfDetrDetector:
             outputs["pred_logits"],
             outputs["pred_boxes"],
             self._ball_class_id,
-            self._resolution,
+            side,
             self._threshold,
         )
         if self._device.type == "cuda":

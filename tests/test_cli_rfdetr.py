@@ -20,7 +20,7 @@ from stream.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, main
 pytestmark = pytest.mark.slow
 
 # one thread: the tests must not fight each other (or a busy machine) for cores
-MODEL_ARGS = ["--set", "detector.ball_class=ball", "--set", "detector.threads=1", "--no-progress"]
+MODEL_ARGS = ["--set", "detector.threads=1", "--no-progress"]
 
 
 @pytest.fixture(scope="module")

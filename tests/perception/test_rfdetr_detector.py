@@ -373,3 +373,43 @@ def test_fp16_on_cpu_stays_close_to_fp32(ball_detector: RfDetrDetector) -> None:
 
     assert next(half.network.parameters()).dtype == torch.float16
     np.testing.assert_allclose(np.sort(low.confidence), np.sort(full.confidence), atol=0.02)
+
+
+@pytest.mark.parametrize(
+    ("size", "accepted"),
+    [
+        pytest.param(64, True, id="64"),
+        pytest.param(96, True, id="96"),
+        pytest.param(SIDE, True, id="resolution"),
+        pytest.param(100, False, id="not-a-multiple-of-32"),
+        pytest.param(32, False, id="too-small"),
+        pytest.param(SIDE + 32, False, id="above-resolution"),
+    ],
+)
+def test_accepted_input_sizes(ball_detector: RfDetrDetector, size: int, accepted: bool) -> None:
+    assert ball_detector.accepts_input_size(size) is accepted
+
+
+def test_a_smaller_crop_runs_at_its_own_size(ball_detector: RfDetrDetector) -> None:
+    seen: list[tuple[int, ...]] = []
+    hook = ball_detector.network.register_forward_pre_hook(
+        lambda _module, args: seen.append(tuple(args[0].shape))
+    )
+    try:
+        (found,) = ball_detector.detect([np.full((64, 64, 3), 90, np.uint8)])
+    finally:
+        hook.remove()
+
+    assert seen == [(1, 3, 64, 64)]
+    assert len(found) > 0
+    assert found.xyxy.min() >= 0
+    assert found.xyxy.max() <= 64
+
+
+def test_auto_ball_class_finds_the_ball(
+    ball_detector: RfDetrDetector, coco_detector: RfDetrDetector
+) -> None:
+    from perception.rfdetr_detector import RfDetrDetector as Adapter
+
+    assert Adapter(ball_detector.model, CPU_FP32, ball_class="auto").ball_class_id == 0
+    assert Adapter(coco_detector.model, CPU_FP32, ball_class="auto").ball_class_id == 37
