@@ -1,0 +1,274 @@
+"""Scoring the tracker's per-frame output against ground truth by centre distance.
+
+Counting (the tiny-ball convention, see FACTS.md): on a frame with a visible ball an
+output within the tolerance is a true positive, an output farther away is both a false
+positive and a false negative, no output is a false negative; an output on a frame
+without a visible ball is a false positive.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+
+from perception.result import BallState, TrackStatus
+from perception.search import BallSearch
+from perception.tracker import BallTracker, LaggedTracker
+from stream.errors import OutputError
+from stream.frame import BallTruth, Frame
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOLERANCE_PX = 4.0
+
+
+class Outcome(StrEnum):
+    """How one frame counts."""
+
+    HIT = "hit"  # TP
+    FAR = "far"  # FP and FN: an output too far from the ball
+    MISS = "miss"  # FN: a visible ball, no output
+    FALSE_ALARM = "false_alarm"  # FP: an output, no visible ball
+    EMPTY = "empty"  # TN: no ball, no output
+
+
+@dataclass(frozen=True, slots=True)
+class FrameScore:
+    """One row of the per-frame results.
+
+    Attributes:
+        index: frame index.
+        outcome: how the frame counts.
+        status: the tracker's status (``seen``/``predicted``/``lost``).
+        x: output centre x in pixels (0 without output).
+        y: output centre y in pixels.
+        truth_x: labelled centre x (0 without a visible ball).
+        truth_y: labelled centre y.
+        error_px: centre distance, NaN unless both exist.
+    """
+
+    index: int
+    outcome: Outcome
+    status: TrackStatus
+    x: float
+    y: float
+    truth_x: float
+    truth_y: float
+    error_px: float
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    """Scores of one run.
+
+    Attributes:
+        tolerance_px: centre-distance tolerance used.
+        tp: outputs within tolerance of a visible ball.
+        fp: outputs too far from the ball or on frames without one.
+        fn: visible balls without an output within tolerance.
+        frames: scored frames.
+        visible_frames: scored frames with a visible ball.
+        unlabelled_frames: outputs past the end of the labels (not scored).
+        rows: per-frame results.
+        mode_counts: frames per search mode (filled by :func:`run_eval`).
+        mean_pixels: mean detector pixels per frame (filled by :func:`run_eval`).
+    """
+
+    tolerance_px: float
+    tp: int
+    fp: int
+    fn: int
+    frames: int
+    visible_frames: int
+    unlabelled_frames: int
+    rows: tuple[FrameScore, ...]
+    mode_counts: dict[str, int] = field(default_factory=dict)
+    mean_pixels: float = 0.0
+
+    @property
+    def precision(self) -> float:
+        """TP / (TP + FP); 1 when nothing was output."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        """TP / visible frames; 1 when no ball was visible."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        total = self.precision + self.recall
+        return 2 * self.precision * self.recall / total if total else 0.0
+
+    @property
+    def median_error_px(self) -> float:
+        """Median centre error of outputs on frames with a visible ball (NaN if none)."""
+        errors = [row.error_px for row in self.rows if not math.isnan(row.error_px)]
+        return statistics.median(errors) if errors else math.nan
+
+
+def score_frame(
+    index: int, output: BallState | None, truth: BallTruth, tolerance_px: float
+) -> FrameScore:
+    """Score one frame (see the module docstring for the counting)."""
+    has_output = output is not None and output.has_position
+    status = output.status if output is not None else TrackStatus.LOST
+    x = output.x if output is not None and has_output else 0.0
+    y = output.y if output is not None and has_output else 0.0
+    error = math.hypot(x - truth.x, y - truth.y) if has_output and truth.is_visible else math.nan
+    if truth.is_visible:
+        if not has_output:
+            outcome = Outcome.MISS
+        else:
+            outcome = Outcome.HIT if error <= tolerance_px else Outcome.FAR
+    else:
+        outcome = Outcome.FALSE_ALARM if has_output else Outcome.EMPTY
+    return FrameScore(index, outcome, status, x, y, truth.x, truth.y, error)
+
+
+def evaluate_outputs(
+    outputs: Sequence[BallState | None],
+    truths: Sequence[BallTruth],
+    tolerance_px: float = DEFAULT_TOLERANCE_PX,
+) -> EvalReport:
+    """Score per-frame outputs against per-frame truths (both indexed by frame).
+
+    Frames past the end of ``outputs`` have no output (a visible ball there is a
+    miss); outputs past the end of ``truths`` are not scored and are counted in
+    ``unlabelled_frames``.
+
+    Args:
+        outputs: the tracker's state per frame (``None`` = nothing output).
+        truths: the ground truth per frame.
+        tolerance_px: centre-distance tolerance in native pixels.
+
+    Returns:
+        The report with counts and per-frame rows.
+
+    Raises:
+        ValueError: a non-positive tolerance.
+    """
+    if tolerance_px <= 0:
+        msg = f"tolerance must be > 0 px, but got {tolerance_px}"
+        raise ValueError(msg)
+    rows = tuple(
+        score_frame(index, outputs[index] if index < len(outputs) else None, truth, tolerance_px)
+        for index, truth in enumerate(truths)
+    )
+    counts = Counter(row.outcome for row in rows)
+    unlabelled = max(len(outputs) - len(truths), 0)
+    if unlabelled:
+        logger.warning("%d frames past the end of the labels were not scored", unlabelled)
+    return EvalReport(
+        tolerance_px=tolerance_px,
+        tp=counts[Outcome.HIT],
+        fp=counts[Outcome.FAR] + counts[Outcome.FALSE_ALARM],
+        fn=counts[Outcome.FAR] + counts[Outcome.MISS],
+        frames=len(rows),
+        visible_frames=sum(1 for truth in truths if truth.is_visible),
+        unlabelled_frames=unlabelled,
+        rows=rows,
+    )
+
+
+def format_report(report: EvalReport) -> str:
+    """The scores as a few lines of text, tolerance first."""
+    lines = [
+        f"tolerance: {report.tolerance_px:g} px (centre distance, native pixels)",
+        f"frames: {report.frames} scored, {report.visible_frames} with a visible ball"
+        + (f", {report.unlabelled_frames} unlabelled" if report.unlabelled_frames else ""),
+        f"TP {report.tp}  FP {report.fp}  FN {report.fn}",
+        f"precision {report.precision:.3f}  recall {report.recall:.3f}  F1 {report.f1:.3f}",
+        f"median error {report.median_error_px:.2f} px",
+    ]
+    if report.mode_counts:
+        modes = "  ".join(f"{mode} {count}" for mode, count in sorted(report.mode_counts.items()))
+        lines.append(f"modes: {modes}  mean detector pixels/frame {report.mean_pixels:,.0f}")
+    return "\n".join(lines)
+
+
+def write_rows(report: EvalReport, path: Path) -> None:
+    """Write the per-frame results as CSV.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    header = ["frame", "outcome", "status", "x", "y", "truth_x", "truth_y", "error_px"]
+    try:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for row in report.rows:
+                error = "" if math.isnan(row.error_px) else f"{row.error_px:.2f}"
+                writer.writerow(
+                    [
+                        row.index,
+                        row.outcome.value,
+                        row.status.value,
+                        f"{row.x:.2f}",
+                        f"{row.y:.2f}",
+                        f"{row.truth_x:.2f}",
+                        f"{row.truth_y:.2f}",
+                        error,
+                    ]
+                )
+    except OSError as exc:
+        msg = f"cannot write per-frame results to {path}: {exc.strerror or exc}"
+        raise OutputError(msg) from exc
+
+
+def run_eval(
+    frames: Iterable[Frame],
+    search: BallSearch,
+    tracker: BallTracker,
+    truths: Sequence[BallTruth] | None = None,
+    tolerance_px: float = DEFAULT_TOLERANCE_PX,
+) -> EvalReport:
+    """Run the search → detector → tracker path of ``run`` in this thread, and score it.
+
+    The tracker reports with its configured lag (``tracker.lag_frames``), as ``run`` does.
+
+    Args:
+        frames: the clip's frames in order (no queue, nothing dropped).
+        search: decides where the detector looks and maps boxes back.
+        tracker: a fresh tracker; it is wrapped in a :class:`LaggedTracker`.
+        truths: labels per frame index; ``None`` takes each frame's own ``truth``
+            (synthetic sources), a frame without one counting as no visible ball.
+        tolerance_px: centre-distance tolerance in native pixels.
+
+    Returns:
+        The report, with the frames per search mode and the mean detector pixels.
+    """
+    lagged = LaggedTracker[int](tracker)
+    states: dict[int, BallState] = {}
+    own_truths: dict[int, BallTruth] = {}
+    modes: Counter[str] = Counter()
+    pixels = 0
+    for frame in frames:
+        step = search.step(frame, lagged.predict(frame.pts_s))
+        size = (frame.width, frame.height)
+        states.update(lagged.push(frame.index, step.detections, frame.pts_s, size))
+        own_truths[frame.index] = frame.truth or BallTruth(is_visible=False)
+        modes[step.mode.value] += 1
+        pixels += step.pixels
+    states.update(lagged.flush())
+    count = max(states, default=-1) + 1
+    outputs = [states.get(index) for index in range(count)]
+    if truths is None:
+        invisible = BallTruth(is_visible=False)
+        truths = [own_truths.get(index, invisible) for index in range(count)]
+    report = evaluate_outputs(outputs, truths, tolerance_px)
+    processed = sum(modes.values())
+    return replace(
+        report,
+        mode_counts=dict(modes),
+        mean_pixels=pixels / processed if processed else 0.0,
+    )

@@ -1,0 +1,210 @@
+"""Where the detector looks on each frame: native tiles (search) or one crop (track).
+
+- **Tiles** (``SearchMode.TILES``): the whole frame as native-resolution tiles of the
+  detector's resolution, one batched detector call, boxes merged across seams.
+- **Rotating search** (``SearchMode.SEARCH``, live): ``live_tiles_per_frame`` tiles per
+  frame, continuing where the previous frame stopped, so no frame blows the budget.
+- **Track** (``SearchMode.TRACK``): one crop around the tracker's prediction, its side
+  from the prediction's uncertainty and speed, snapped up to a valid crop size. After
+  ``misses_before_search`` frames without the ball the tracker's ``misses`` makes it
+  search again.
+
+Crop sizes and the detector's input (the one decision point, :func:`detector_input_size`):
+a track crop smaller than the detector's resolution is given to the detector at its own
+size only if the detector says it runs natively at that size
+(:class:`VariableInputDetector`); otherwise the crop is padded with grey to the model
+resolution. Never resized: resizing would shrink or blow up a ball of a few pixels, and a
+backend that stretches its input (RF-DETR does) would otherwise upscale a small crop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from configs.app_config import SearchConfig
+from perception.detections import Detections
+from perception.detector import Detector
+from perception.result import PerceptionStep, SearchMode
+from perception.tiling import Window, crop, crop_window, merge_duplicates, tile_grid, to_frame
+from perception.tracker import TrackerPrediction
+from stream.frame import Frame
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class VariableInputDetector(Protocol):
+    """A detector that can run natively at some square sizes below its resolution."""
+
+    def accepts_input_size(self, size: int) -> bool:
+        """Whether a square ``size`` input runs at that size (not stretched)."""
+        ...
+
+
+def detector_input_size(detector: Detector, crop_size: int) -> int:
+    """The side of the image the detector is given for a crop of ``crop_size``.
+
+    The single place deciding between running a small crop at its own size and padding
+    it to the model resolution (see the module docstring).
+    """
+    resolution = detector.resolution
+    if crop_size >= resolution:
+        return crop_size
+    if isinstance(detector, VariableInputDetector) and detector.accepts_input_size(crop_size):
+        return crop_size
+    return resolution
+
+
+class BallSearch:
+    """Runs the detector on the right parts of each frame and maps boxes to frame pixels.
+
+    Called only from the perception thread (not thread-safe); holds the rotating
+    schedule's position.
+
+    Args:
+        detector: the backend; its ``resolution`` is the tile side.
+        config: tiling, schedule and track-crop settings.
+        clock: monotonic nanoseconds, stamped around the detector call.
+    """
+
+    def __init__(
+        self,
+        detector: Detector,
+        config: SearchConfig,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self._detector = detector
+        self._config = config
+        self._clock = clock
+        self._grid: list[Window] = []
+        self._grid_size: tuple[int, int] = (0, 0)
+        self._next_tile = 0
+        self._crop_sizes = sorted(s for s in config.crop_sizes if s <= detector.resolution)
+        if not self._crop_sizes:
+            self._crop_sizes = [detector.resolution]
+            logger.warning(
+                "no crop size <= detector resolution %d in %s; track crops use %d",
+                detector.resolution,
+                config.crop_sizes,
+                detector.resolution,
+            )
+
+    def swap_detector(self, detector: Detector) -> None:
+        """Run ``detector`` from the next frame on (the INT8 switch), keeping the schedule.
+
+        Called only from the perception thread, between frames.
+
+        Raises:
+            ValueError: ``detector`` runs at another resolution (tiles and crops would change).
+        """
+        if detector.resolution != self._detector.resolution:
+            msg = (
+                f"cannot swap a {self._detector.resolution} px detector for a "
+                f"{detector.resolution} px one; make the INT8 model from the same checkpoint"
+            )
+            raise ValueError(msg)
+        self._detector = detector
+
+    @property
+    def detector(self) -> Detector:
+        """The backend in use."""
+        return self._detector
+
+    def tiles(self, width: int, height: int) -> list[Window]:
+        """The search tiles of a frame size (cached; a new size restarts the schedule)."""
+        if (width, height) != self._grid_size:
+            self._grid = tile_grid(width, height, self._detector.resolution, self._tile_overlap)
+            self._grid_size = (width, height)
+            self._next_tile = 0
+            logger.info("search grid for %dx%d: %d tiles", width, height, len(self._grid))
+        return self._grid
+
+    @property
+    def _tile_overlap(self) -> int:
+        return min(self._config.tile_overlap, self._detector.resolution // 2)
+
+    def track_crop_size(self, prediction: TrackerPrediction) -> int:
+        """The smallest valid crop side that holds the predicted ball's whereabouts.
+
+        Half the side covers ``track_sigmas`` sigmas of the prediction, the distance
+        the ball covers in ``track_speed_margin_s`` at its speed (a hit or a turn moves
+        it off the predicted path), and a margin for the ball itself.
+
+        Args:
+            prediction: the tracker's position, uncertainty and speed.
+
+        Returns:
+            One of the configured crop sizes (the largest if none is big enough).
+        """
+        config = self._config
+        reach = (
+            config.track_sigmas * prediction.sigma_px
+            + config.track_speed_margin_s * prediction.speed_px_s
+            + config.track_margin_px
+        )
+        needed = 2 * math.ceil(reach)
+        for size in self._crop_sizes:
+            if size >= needed:
+                return size
+        return self._crop_sizes[-1]
+
+    def step(self, frame: Frame, prediction: TrackerPrediction | None) -> PerceptionStep:
+        """Look at one frame: track crop when the ball is followed, else search tiles.
+
+        Args:
+            frame: the frame to look at.
+            prediction: the tracker's prediction for this frame's time, or None.
+
+        Returns:
+            Candidates in frame pixels, the mode, pixels fed to the detector and the
+            clock stamps around the detector call.
+        """
+        tiles = self.tiles(frame.width, frame.height)
+        config = self._config
+        is_tracking = (
+            config.track_enabled
+            and prediction is not None
+            and prediction.misses < config.misses_before_search
+        )
+        if is_tracking and prediction is not None:
+            size = self.track_crop_size(prediction)
+            windows = [crop_window(prediction.x, prediction.y, size, frame.width, frame.height)]
+            mode = SearchMode.TRACK
+        elif 0 < config.live_tiles_per_frame < len(tiles):
+            windows = self._rotate(tiles, config.live_tiles_per_frame)
+            mode = SearchMode.SEARCH
+        else:
+            windows = tiles
+            mode = SearchMode.TILES
+        return self._detect(frame, windows, mode)
+
+    def _rotate(self, tiles: list[Window], count: int) -> list[Window]:
+        chosen = [tiles[(self._next_tile + offset) % len(tiles)] for offset in range(count)]
+        self._next_tile = (self._next_tile + count) % len(tiles)
+        return chosen
+
+    def _detect(self, frame: Frame, windows: list[Window], mode: SearchMode) -> PerceptionStep:
+        sizes = [detector_input_size(self._detector, window.width) for window in windows]
+        images = [
+            crop(frame.image, window, size) for window, size in zip(windows, sizes, strict=True)
+        ]
+        start = self._clock()
+        found = self._detector.detect(images)
+        end = self._clock()
+        if len(found) != len(images):
+            msg = (
+                f"detector returned {len(found)} results for {len(images)} images; "
+                "a Detector must return one Detections per image"
+            )
+            raise ValueError(msg)
+        parts = [
+            to_frame(result, window, frame.width, frame.height)
+            for result, window in zip(found, windows, strict=True)
+        ]
+        merged = merge_duplicates(Detections.concat(parts), self._config.merge_distance_px)
+        pixels = sum(size * size for size in sizes)
+        return PerceptionStep(merged, mode, pixels, start, end)
