@@ -458,27 +458,33 @@ def run_job(job: QatJob) -> Int8Sidecar:
     return sidecar
 
 
-def quantize_detector(
-    detector: Any,
-    data: str,
-    output: Path,
-    settings: QatSettings,
-    reduce_range: bool | None = None,
-    *,
-    source: Mapping[str, Any] | None = None,
-) -> Int8Sidecar:
-    """QAT an :class:`~perception.rfdetr_detector.RfDetrDetector` (FP32, CPU) into ``output``.
+@dataclass(frozen=True, slots=True)
+class QatResult:
+    """The converted INT8 graph and how it was made.
+
+    Attributes:
+        converted: the INT8 graph (quantize/dequantize pairs), batch 1, float outputs.
+        report: the fine-tuning losses and time.
+        kept_float: module names left in float.
+        reduce_range: whether activations were narrowed to 7 bits.
+    """
+
+    converted: torch.fx.GraphModule
+    report: FineTuneReport
+    kept_float: tuple[str, ...]
+    reduce_range: bool
+
+
+def qat_convert(
+    detector: Any, data: str, settings: QatSettings, reduce_range: bool | None = None
+) -> QatResult:
+    """Prepare, fine-tune and convert a copy of an RF-DETR detector's network (FP32, CPU).
 
     Args:
-        detector: the float detector (its network is copied, not changed).
+        detector: an :class:`~perception.rfdetr_detector.RfDetrDetector` (left unchanged).
         data: a COCO folder or ``synth:`` URI with crops at the detector's resolution.
-        output: the ``.onnx`` path; the sidecar is written beside it.
-        settings: fine-tuning settings (``steps=0`` only calibrates nothing: for speed tests).
+        settings: fine-tuning settings.
         reduce_range: None decides from the CPU.
-        source: extra facts about the float model for the sidecar.
-
-    Returns:
-        The sidecar written beside ``output``.
     """
     import copy  # noqa: PLC0415
 
@@ -491,8 +497,35 @@ def quantize_detector(
     report = fine_tune(
         prepared, _crop_batches(data, resolution, settings), _rfdetr_loss(detector), settings
     )
-    converted = convert(prepared)
-    export_onnx(converted, example, output)
+    return QatResult(convert(prepared), report, tuple(keep), narrow)
+
+
+def quantize_detector(
+    detector: Any,
+    data: str,
+    output: Path,
+    settings: QatSettings,
+    reduce_range: bool | None = None,
+    *,
+    source: Mapping[str, Any] | None = None,
+) -> Int8Sidecar:
+    """QAT an :class:`~perception.rfdetr_detector.RfDetrDetector` into an artifact at ``output``.
+
+    Args:
+        detector: the float detector (its network is copied, not changed).
+        data: a COCO folder or ``synth:`` URI with crops at the detector's resolution.
+        output: the ``.onnx`` path; the sidecar is written beside it.
+        settings: fine-tuning settings.
+        reduce_range: None decides from the CPU.
+        source: extra facts about the float model for the sidecar.
+
+    Returns:
+        The sidecar written beside ``output``.
+    """
+    result = qat_convert(detector, data, settings, reduce_range)
+    resolution = int(detector.resolution)
+    export_onnx(result.converted, torch.zeros(1, 3, resolution, resolution), output)
+    report, keep, narrow = result.report, list(result.kept_float), result.reduce_range
     config = detector.model.model_config
     sidecar = Int8Sidecar(
         resolution=resolution,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -13,17 +14,21 @@ import torch
 
 from perception.detector import Precision
 from perception.errors import PrecisionError
-from perception.int8_detector import Int8Detector
+from perception.int8_detector import Int8Detector, open_session
 from perception.qat import (
     INT8_FORMAT,
     Batch,
     Int8Sidecar,
+    QatError,
     QatSettings,
+    add_qat_arguments,
     convert,
     export_onnx,
     fine_tune,
     float_module_names,
+    job_from_args,
     prepare_qat,
+    qat_convert,
     read_sidecar,
     sidecar_path,
     write_sidecar,
@@ -183,3 +188,52 @@ def test_sidecar_round_trips(tmp_path: Path) -> None:
 def test_qat_settings_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="batch_size >= 1"):
         QatSettings(batch_size=0)
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_qat_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_qat_command_defaults_put_the_artifact_beside_the_weights() -> None:
+    job = job_from_args(_parse("--weights", "models/ball.safetensors", "--data", "synth:"))
+
+    assert job.output == Path("models/ball-int8-qat.onnx")
+    assert job.reduce_range is None
+    assert job.settings == QatSettings()
+
+
+def test_qat_command_rejects_a_zero_batch() -> None:
+    args = _parse("--weights", "b.safetensors", "--data", "d", "--batch-size", "0")
+
+    with pytest.raises(QatError, match="batch_size >= 1"):
+        job_from_args(args)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_rfdetr_nano_round_trip_matches_the_converted_graph(tmp_path: Path) -> None:
+    from perception.rfdetr_detector import RfDetrDetector, input_batch
+
+    # given a small random RF-DETR Nano, QAT-ed for one step on synthetic crops
+    torch.manual_seed(0)
+    detector = RfDetrDetector.random(
+        "nano", resolution=64, num_queries=10, num_classes=1, class_names=("ball",)
+    )
+    result = qat_convert(detector, "synth:?seed=3", QatSettings(steps=1, batch_size=1))
+    path = tmp_path / "nano-int8-qat.onnx"
+    export_onnx(result.converted, torch.zeros(1, 3, 64, 64), path)
+
+    # when onnxruntime (MatMulAddFusion off) and the converted graph run the same crop
+    crop = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    batch = input_batch([crop], 64)
+    logits, boxes = Int8Detector(open_session(path), 64, 0).forward(batch)
+    with torch.no_grad():
+        expected = result.converted(batch)
+
+    # then they agree, and the decoder offsets/weights and heads stayed float
+    torch.testing.assert_close(boxes, expected["pred_boxes"], atol=0.02, rtol=0.05)
+    torch.testing.assert_close(logits, expected["pred_logits"], atol=0.1, rtol=0.05)
+    assert any("sampling_offsets" in name for name in result.kept_float)
+    assert "class_embed" in result.kept_float
