@@ -66,6 +66,8 @@ class CropRecipe:
             degenerate, and only the box centre is scored.
         default_box_px: box side used when the ball radius is unknown and not given.
         negatives_per_positive: ball-free crops cut for each crop with a ball.
+        hard_negative_share: share of negatives cut over salient places (lines, players),
+            where false detections come from.
         extra_balls_max: at most this many extra ball copies pasted into a positive
             crop (only where the ball's radius is known); more positives per crop give
             the matcher more signal per step.
@@ -75,6 +77,7 @@ class CropRecipe:
     min_box_px: float = 12.0
     default_box_px: float = 12.0
     negatives_per_positive: float = 0.3
+    hard_negative_share: float = 0.5
     extra_balls_max: int = 0
 
     def __post_init__(self) -> None:
@@ -228,25 +231,57 @@ def _paste_copies(
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), placed
 
 
+def salient_point(image: NDArray[np.uint8], rng: np.random.Generator) -> tuple[int, int] | None:
+    """A random pixel that stands out from the frame's dominant colour (lines, players...).
+
+    Such places are where a ball detector fires falsely, so hard negatives are cut around
+    them. None when the frame is uniform.
+    """
+    step = 4
+    small = image[::step, ::step].astype(np.int16)
+    median = np.median(small.reshape(-1, 3), axis=0).astype(np.int16)
+    ys, xs = np.nonzero(np.abs(small - median).sum(axis=2) > 90)
+    if len(xs) == 0:
+        return None
+    pick = int(rng.integers(len(xs)))
+    return int(xs[pick]) * step, int(ys[pick]) * step
+
+
+def _is_clear(frame: LabelledFrame, left: int, top: int, recipe: CropRecipe) -> bool:
+    """Whether a crop at ``(left, top)`` keeps every ball (with its box) outside."""
+    size = recipe.resolution
+    for ball in frame.balls:
+        reach = recipe.box_px(ball.radius_px)
+        if (
+            left - reach <= ball.x <= left + size + reach
+            and top - reach <= ball.y <= top + size + reach
+        ):
+            return False
+    return True
+
+
 def negative_crop(
     frame: LabelledFrame, recipe: CropRecipe, rng: np.random.Generator
 ) -> CropSample | None:
-    """Cut a crop that contains no ball, or None when none fits in a few tries."""
+    """Cut a crop that contains no ball, or None when none fits in a few tries.
+
+    A ``recipe.hard_negative_share`` of them is placed over a salient pixel (see
+    :func:`salient_point`), the rest anywhere.
+    """
     size = recipe.resolution
     height, width = frame.image.shape[:2]
+    anchor = salient_point(frame.image, rng) if rng.random() < recipe.hard_negative_share else None
     for _ in range(8):
-        left = int(rng.integers(0, max(width - size, 0) + 1))
-        top = int(rng.integers(0, max(height - size, 0) + 1))
-        is_clear = all(
-            not (
-                left - recipe.box_px(ball.radius_px) <= ball.x <= left + size + recipe.box_px(0)
-                and top - recipe.box_px(ball.radius_px) <= ball.y <= top + size + recipe.box_px(0)
-            )
-            for ball in frame.balls
-        )
-        if is_clear:
+        if anchor is not None:
+            left = _crop_origin(anchor[0], float(rng.uniform(8, size - 8)), width, size)
+            top = _crop_origin(anchor[1], float(rng.uniform(8, size - 8)), height, size)
+        else:
+            left = int(rng.integers(0, max(width - size, 0) + 1))
+            top = int(rng.integers(0, max(height - size, 0) + 1))
+        if _is_clear(frame, left, top, recipe):
             image = crop_square(frame.image, left, top, size)
             return CropSample(image, (), frame.group, frame.frame_index)
+        anchor = None
     return None
 
 

@@ -367,7 +367,9 @@ def _streams(cfg: TrainConfig, start_step: int) -> tuple[Iterator[CropSample], l
     """The training crop stream and the fixed held-out crops, from ``cfg.data``."""
     if cfg.data.startswith("synth:"):
         base = parse_synth_uri(cfg.data).seed
-        recipe = CropRecipe(resolution=cfg.model.resolution, extra_balls_max=2)
+        recipe = CropRecipe(
+            resolution=cfg.model.resolution, extra_balls_max=2, negatives_per_positive=0.8
+        )
         train_seeds = list(range(base, base + 64))
         eval_seeds = list(range(base + _EVAL_SEED_OFFSET, base + _EVAL_SEED_OFFSET + 8))
         held_out = synth_crop_stream(eval_seeds, CropRecipe(resolution=cfg.model.resolution), 1)
