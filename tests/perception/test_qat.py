@@ -237,3 +237,31 @@ def test_rfdetr_nano_round_trip_matches_the_converted_graph(tmp_path: Path) -> N
     torch.testing.assert_close(logits, expected["pred_logits"], atol=0.1, rtol=0.05)
     assert any("sampling_offsets" in name for name in result.kept_float)
     assert "class_embed" in result.kept_float
+
+
+def test_switch_loads_the_qat_model_at_start(artifact: tuple[Path, torch.nn.Module]) -> None:
+    from configs.app_config import DetectorConfig, Int8Config
+    from perception.int8_switch import load_int8_detector
+    from tests.fakes import FakeDetector
+
+    config = DetectorConfig(int8_artifact=str(artifact[0]))
+
+    loaded = load_int8_detector(config, Int8Config(auto_switch=True), FakeDetector(SIDE))
+
+    assert loaded is not None
+    assert loaded.precision is Precision.INT8
+    assert load_int8_detector(config, Int8Config(auto_switch=False), FakeDetector(SIDE)) is None
+
+
+def test_switch_refuses_a_qat_model_of_another_resolution_at_start(
+    artifact: tuple[Path, torch.nn.Module],
+) -> None:
+    from configs.app_config import DetectorConfig, Int8Config
+    from perception.errors import DetectorLoadError
+    from perception.int8_switch import load_int8_detector
+    from tests.fakes import FakeDetector
+
+    config = DetectorConfig(int8_artifact=str(artifact[0]))
+
+    with pytest.raises(DetectorLoadError, match="runs at 32 px but the float model at 64 px"):
+        load_int8_detector(config, Int8Config(auto_switch=True), FakeDetector(64))
