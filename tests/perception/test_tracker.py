@@ -1,0 +1,299 @@
+"""The single-ball tracker: coasting, gating, hits, acquisition, timestamps, lag, repeats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.tracker import NoiseModel, run_bench, simulate
+from bench.tracker import main as bench_main
+from configs.app_config import TrackerConfig
+from perception.detections import Detections
+from perception.labels import read_labels
+from perception.result import BallState, TrackStatus
+from perception.tracker import BallTracker, FrameCadence, LaggedTracker
+from stream.frame import BallTruth
+
+FPS = 30.0
+SIZE = (1280, 720)
+
+
+def at(*centers: tuple[float, float]) -> Detections:
+    """Detections with 8 px boxes centred on the given points."""
+    return Detections.from_lists(
+        [[x - 4, y - 4, x + 4, y + 4] for x, y in centers], [0.9] * len(centers)
+    )
+
+
+NOTHING = Detections.empty()
+
+
+def online(**overrides: object) -> BallTracker:
+    return BallTracker(TrackerConfig(lag_frames=0).model_copy(update=overrides))
+
+
+def feed(tracker: BallTracker, frames: list[Detections], start: int = 0) -> list[BallState]:
+    return [
+        tracker.update(detections, (start + index) / FPS, SIZE)
+        for index, detections in enumerate(frames)
+    ]
+
+
+def test_a_lone_detection_does_not_start_a_track_but_a_second_one_nearby_does() -> None:
+    tracker = online()
+
+    states = feed(tracker, [at((500, 300)), NOTHING, NOTHING, NOTHING, NOTHING, at((900, 100))])
+    assert all(state.status is TrackStatus.LOST for state in states)
+
+    confirmed = feed(tracker, [at((905, 102))], start=6)[0]
+    assert confirmed.status is TrackStatus.SEEN
+    assert (confirmed.x, confirmed.y) == pytest.approx((905, 102))
+
+
+def test_coasts_through_short_misses_then_drops_the_track() -> None:
+    tracker = online()
+    path = [(400 + 1.0 * i, 300 + 0.5 * i) for i in range(30)]  # a slow ball: sure to coast
+
+    states = feed(tracker, [*[at(p) for p in path[:10]], NOTHING, NOTHING, NOTHING])
+
+    first_miss = states[10]
+    assert first_miss.status is TrackStatus.PREDICTED
+    assert np.hypot(first_miss.x - path[10][0], first_miss.y - path[10][1]) < 1.0
+    assert all(state.status is not TrackStatus.SEEN for state in states[10:])
+    prediction = tracker.predict(13 / FPS)
+    assert prediction is not None
+    assert prediction.misses == 3  # still tracking: the search keeps its crop
+    back = feed(tracker, [at(path[13])], start=13)[0]
+    assert back.status is TrackStatus.SEEN
+    feed(tracker, [NOTHING] * 6, start=14)
+    assert not tracker.is_tracking  # more misses than max_coast_frames
+
+
+def test_a_far_false_positive_is_gated_out_while_the_ball_is_seen() -> None:
+    tracker = online()
+    feed(tracker, [at((400 + 5 * i, 300)) for i in range(8)])
+
+    state = feed(tracker, [at((1100, 650), (440, 300))], start=8)[0]
+
+    assert state.status is TrackStatus.SEEN
+    assert state.x == pytest.approx(440, abs=1.0)
+
+
+def test_a_false_positive_beyond_the_balls_reach_is_ignored_while_coasting() -> None:
+    tracker = online()
+    feed(tracker, [at((400 + 5 * i, 300)) for i in range(8)])
+
+    state = feed(tracker, [at((1100, 650))], start=8)[0]
+    back = feed(tracker, [at((450, 300))], start=9)[0]
+
+    assert state.status is not TrackStatus.SEEN
+    assert back.status is TrackStatus.SEEN
+    assert back.x == pytest.approx(450, abs=1.0)
+
+
+def test_the_ball_is_reacquired_on_the_frame_after_a_hit_reverses_it() -> None:
+    tracker = online()
+    down = [(600 + 2 * i, 200 + 15 * i) for i in range(8)]  # falling at 15 px/frame
+    hit = down[-1]
+    up = [(hit[0] + 3 * i, hit[1] - 45 * i) for i in range(1, 6)]  # smashed back up
+
+    states = feed(tracker, [at(p) for p in down + up])
+    after_hit = states[len(down) :]
+
+    assert all(state.status is TrackStatus.SEEN for state in after_hit)
+    for state, truth in zip(after_hit, up, strict=True):
+        assert np.hypot(state.x - truth[0], state.y - truth[1]) < 1.0
+
+
+def test_a_false_hit_is_retracted_when_the_ball_shows_up_on_its_old_path() -> None:
+    tracker = LaggedTracker[int](BallTracker(TrackerConfig(lag_frames=3)))
+    path = [(400 + 4 * i, 300 + 2 * i) for i in range(16)]
+    frames = [at(p) for p in path]
+    frames[10] = at((560, 260))  # the ball is missed, a false positive 110 px away
+
+    settled = dict(
+        state
+        for index, detections in enumerate(frames)
+        for state in tracker.push(index, detections, index / FPS, SIZE)
+    )
+    settled.update(tracker.flush())
+
+    false_hit = settled[10]
+    assert not (false_hit.has_position and abs(false_hit.x - 560) < 20)
+    for index in range(11, 16):
+        assert settled[index].status is TrackStatus.SEEN
+        assert settled[index].x == pytest.approx(path[index][0], abs=1.0)
+
+
+def test_dropped_frames_are_bridged_by_timestamps() -> None:
+    tracker = online()
+    for index in range(6):  # 6 px/frame to the right
+        tracker.update(at((300 + 6 * index, 400)), index / FPS, SIZE)
+
+    # frames 6-8 were dropped upstream: the next frame is frame 9
+    prediction = tracker.predict(9 / FPS)
+    state = tracker.update(at((300 + 6 * 9, 400)), 9 / FPS, SIZE)
+
+    assert prediction is not None
+    assert prediction.x == pytest.approx(354, abs=1.0)
+    assert prediction.speed_px_s == pytest.approx(6 * FPS, rel=0.05)
+    assert prediction.misses == 0
+    assert state.status is TrackStatus.SEEN
+    assert state.x == pytest.approx(354, abs=1.0)
+
+
+def test_a_jump_back_in_time_resets_the_tracker() -> None:
+    tracker = online()
+    feed(tracker, [at((300 + 4 * i, 400)) for i in range(5)], start=100)
+
+    state = tracker.update(at((500, 500)), 0.0, SIZE)
+
+    assert state.status is TrackStatus.LOST
+    assert not tracker.is_tracking
+
+
+def test_a_prediction_leaving_the_frame_ends_the_track_without_a_position() -> None:
+    tracker = online()
+    feed(tracker, [at((600, 100 - 30 * i)) for i in range(4)])  # flying out of the top
+
+    state = feed(tracker, [NOTHING], start=4)[0]
+
+    assert state.status is TrackStatus.LOST
+    assert not tracker.is_tracking
+
+
+def run_lagged(frames: list[Detections], lag: int) -> dict[int, BallState]:
+    tracker = LaggedTracker[int](BallTracker(TrackerConfig(lag_frames=lag)))
+    settled: dict[int, BallState] = {}
+    for index, detections in enumerate(frames):
+        pushed = tracker.push(index, detections, index / FPS, SIZE)
+        assert all(key <= index - lag for key, _ in pushed)  # ``lag`` frames late
+        settled.update(pushed)
+    settled.update(tracker.flush())
+    assert sorted(settled) == list(range(len(frames)))
+    return settled
+
+
+def test_the_lag_fills_a_gap_and_shows_the_confirmed_first_detection() -> None:
+    path = [(300 + 1.5 * i, 500 - 0.5 * i) for i in range(10)]
+    frames = [at(p) for p in path]
+    frames[5] = NOTHING
+
+    settled = run_lagged(frames, lag=2)
+
+    assert settled[0].status is TrackStatus.SEEN  # confirmed by frame 1
+    assert settled[5].status is TrackStatus.PREDICTED
+    assert (settled[5].x, settled[5].y) == pytest.approx(path[5], abs=1.0)
+
+
+def test_a_fast_ball_is_bridged_only_once_the_frame_timing_is_known() -> None:
+    path = [(100 + 8.0 * i, 600 - 2.0 * i) for i in range(60)]  # 8 px/frame
+    frames = [at(p) for p in path]
+    frames[3] = NOTHING  # before the tracker knows there are no repeated frames
+    frames[50] = NOTHING  # after 40+ frames of steady motion
+
+    settled = run_lagged(frames, lag=2)
+
+    assert settled[3].status is TrackStatus.LOST
+    assert settled[50].status is TrackStatus.PREDICTED
+    assert (settled[50].x, settled[50].y) == pytest.approx(path[50], abs=1.0)
+
+
+def test_lag_zero_reports_every_frame_at_once() -> None:
+    tracker = LaggedTracker[str](BallTracker(TrackerConfig(lag_frames=0)))
+
+    assert tracker.push("a", at((10, 10)), 0.0, SIZE) == [("a", BallState.lost())]
+
+
+def pulldown_path(frames: int, phase: int) -> list[tuple[float, float]]:
+    """A ball at 20 px per picture, 25 pictures/s sent at 30 fps: every 6th frame repeats."""
+    points: list[tuple[float, float]] = []
+    picture = 0
+    for index in range(frames):
+        if index % 6 != phase or index == 0:
+            picture += 1
+        points.append((100.0 + 20.0 * (picture % 40), 300.0 + 5.0 * (picture % 40)))
+    return points
+
+
+def test_repeated_frames_are_found_from_the_motion() -> None:
+    tracker = online()
+
+    feed(tracker, [at(point) for point in pulldown_path(120, phase=1)])
+
+    assert tracker.repeat_pattern == (6, 1)
+
+
+def test_no_repeat_pattern_is_found_in_plain_30_fps_motion() -> None:
+    rng = np.random.default_rng(3)
+    tracker = online()
+    path = [(100.0 + 18.0 * (i % 50), 200.0 + 4.0 * (i % 50)) for i in range(150)]
+    noisy = [(x + rng.normal(0, 1.5), y + rng.normal(0, 1.5)) for x, y in path]
+
+    feed(tracker, [at(point) for point in noisy])
+
+    assert tracker.repeat_pattern is None
+
+
+def test_the_cadence_needs_stops_on_one_phase_only() -> None:
+    cadence = FrameCadence()
+    for frame in range(60):
+        cadence.vote(frame, moved=frame % 6 != 2)
+    assert cadence.pattern == (6, 2)
+    assert cadence.content_frame(8) == cadence.content_frame(7)  # frame 8 repeats 7
+
+    scattered = FrameCadence()
+    for frame in range(60):
+        scattered.vote(frame, moved=frame % 7 != 0)
+    assert scattered.pattern is None
+
+
+def test_the_bench_simulates_the_detector_it_promises() -> None:
+    truths = [BallTruth(is_visible=True, x=640.0, y=360.0)] * 2000 + [BallTruth(False)] * 2000
+
+    simulation = simulate(truths, 1280, 720, NoiseModel(), seed=5)
+
+    found = np.array(simulation.ball_found[:2000])
+    assert found.mean() == pytest.approx(0.7, abs=0.03)
+    false_positives = sum(len(d) for d in simulation.detections[2000:])
+    assert false_positives / 2000 == pytest.approx(0.1, abs=0.02)
+    jitter = np.concatenate(
+        [
+            d.centers - [640.0, 360.0]
+            for d, f in zip(simulation.detections[:2000], found, strict=True)
+            if f
+        ]
+    )
+    near = jitter[np.hypot(jitter[:, 0], jitter[:, 1]) < 20]
+    assert near.std(axis=0) == pytest.approx([1.5, 1.5], abs=0.1)
+
+
+def test_the_bench_table_works_on_a_tracknet_pixel_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [f"{i},1,{200 + 3 * i},{300 + i}" for i in range(60)]
+    labels = tmp_path / "tracknet.csv"
+    labels.write_text("Frame,Visibility,X,Y\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+    code = bench_main(["--labels", str(labels), "--width", "640", "--height", "480", "--seed", "1"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "raw detections" in out
+    assert "tracked" in out
+    assert "tolerance 4 px" in out
+
+
+@pytest.mark.slow
+def test_tracker_meets_the_targets_on_real_badminton_motion(real_data: Path) -> None:
+    truths = read_labels(real_data / "badminton_bwf" / "train_00001.csv", 1280, 720)
+
+    rows = [run_bench(truths, 1280, 720, seed)[1] for seed in range(5)]
+
+    assert np.mean([row.recall for row in rows]) >= 0.80
+    assert np.mean([row.precision for row in rows]) >= 0.95
+    assert np.mean([row.median_error_px for row in rows]) <= 3.0
+    assert np.mean([row.bridged_median_px for row in rows]) <= 6.0
+    assert min(row.bridged for row in rows) >= 20  # gaps are bridged, not skipped
