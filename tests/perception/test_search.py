@@ -1,0 +1,207 @@
+"""Where the detector looks: tiles, the rotating live schedule, track crops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import count
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from configs.app_config import SearchConfig
+from perception.detections import Detections
+from perception.detector import Precision
+from perception.result import SearchMode
+from perception.search import BallSearch, detector_input_size
+from perception.tiling import tile_grid
+from perception.tracker import TrackerPrediction
+from stream.frame import Frame
+
+
+class WhiteBoxDetector:
+    """Boxes the white pixels of each image; records the image sizes it was given."""
+
+    def __init__(self, resolution: int = 384, native_sizes: Sequence[int] = ()) -> None:
+        self._resolution = resolution
+        self._native_sizes = set(native_sizes)
+        self.calls: list[list[int]] = []
+
+    @property
+    def resolution(self) -> int:
+        return self._resolution
+
+    @property
+    def precision(self) -> Precision:
+        return Precision.FP32
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        self.calls.append([image.shape[0] for image in images])
+        results = []
+        for image in images:
+            ys, xs = np.nonzero((image == 255).all(axis=2))
+            if len(xs) == 0:
+                results.append(Detections.empty())
+                continue
+            box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+            results.append(Detections.from_lists([box], [0.8]))
+        return results
+
+    def warm_up(self) -> None:
+        return None
+
+
+class VariableSizeDetector(WhiteBoxDetector):
+    """Also runs natively at some sizes below its resolution."""
+
+    def accepts_input_size(self, size: int) -> bool:
+        return size in self._native_sizes
+
+
+def frame_with_box(box: tuple[int, int, int, int] | None, index: int = 0) -> Frame:
+    image = np.full((720, 1280, 3), 40, np.uint8)
+    if box is not None:
+        x0, y0, x1, y1 = box
+        image[y0:y1, x0:x1] = 255
+    return Frame(index, image, index / 30, 0)
+
+
+def prediction(x: float, y: float, sigma: float = 2.0, speed: float = 60.0) -> TrackerPrediction:
+    return TrackerPrediction(x, y, sigma, speed, misses=0)
+
+
+def test_tiles_mode_sends_every_tile_in_one_batch_and_stamps_the_call() -> None:
+    detector = WhiteBoxDetector()
+    ticks = count(1000, 7)
+    search = BallSearch(detector, SearchConfig(track_enabled=False), clock=lambda: next(ticks))
+
+    step = search.step(frame_with_box((630, 350, 638, 358)), prediction(640, 354))
+
+    assert detector.calls == [[384] * 8]
+    assert step.mode is SearchMode.TILES
+    assert step.pixels == 8 * 384 * 384
+    assert (step.infer_start_ns, step.infer_end_ns) == (1000, 1007)
+    assert step.detections.xyxy.tolist() == [[630.0, 350.0, 638.0, 358.0]]
+
+
+def test_a_ball_on_a_tile_seam_is_reported_once() -> None:
+    search = BallSearch(WhiteBoxDetector(), SearchConfig(track_enabled=False))
+    seam_x = tile_grid(1280, 720, 384, 32)[1].x0  # inside tiles 0 and 1
+
+    step = search.step(frame_with_box((seam_x + 10, 100, seam_x + 18, 108)), None)
+
+    assert len(step.detections) == 1
+
+
+def test_the_live_schedule_spreads_one_search_over_several_frames() -> None:
+    detector = WhiteBoxDetector()
+    search = BallSearch(detector, SearchConfig(live_tiles_per_frame=3))
+
+    steps = [search.step(frame_with_box(None, index), None) for index in range(4)]
+
+    assert [len(call) for call in detector.calls] == [3, 3, 3, 3]
+    assert all(step.mode is SearchMode.SEARCH for step in steps)
+    assert all(step.pixels == 3 * 384 * 384 for step in steps)
+
+
+def test_the_live_schedule_visits_every_tile() -> None:
+    search = BallSearch(WhiteBoxDetector(), SearchConfig(live_tiles_per_frame=3))
+    frame = frame_with_box((1200, 650, 1208, 658))  # only the last tile holds it
+
+    found = [len(search.step(frame, None).detections) for _ in range(3)]
+
+    assert found == [0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("sigma", "speed", "size"),
+    [
+        pytest.param(2.0, 60.0, 128, id="sure-and-slow"),
+        pytest.param(6.0, 1500.0, 192, id="fast"),
+        pytest.param(20.0, 1500.0, 256, id="unsure"),
+        pytest.param(80.0, 3000.0, 384, id="very-unsure"),
+    ],
+)
+def test_track_crops_grow_with_uncertainty_and_speed(sigma: float, speed: float, size: int) -> None:
+    search = BallSearch(WhiteBoxDetector(), SearchConfig())
+
+    assert search.track_crop_size(prediction(640, 360, sigma, speed)) == size
+
+
+def test_track_mode_pads_a_small_crop_for_a_fixed_size_detector_and_maps_back() -> None:
+    detector = WhiteBoxDetector()
+    search = BallSearch(detector, SearchConfig())
+
+    step = search.step(frame_with_box((1270, 10, 1278, 18)), prediction(1268, 12))
+
+    assert step.mode is SearchMode.TRACK
+    assert detector.calls == [[384]]  # a 128 crop padded to the model resolution
+    assert step.pixels == 384 * 384
+    assert step.detections.xyxy.tolist() == [[1270.0, 10.0, 1278.0, 18.0]]
+
+
+def test_track_mode_runs_a_small_crop_natively_when_the_detector_can() -> None:
+    detector = VariableSizeDetector(native_sizes=(128, 192))
+    search = BallSearch(detector, SearchConfig())
+
+    step = search.step(frame_with_box((600, 400, 608, 408)), prediction(605, 402))
+
+    assert detector.calls == [[128]]
+    assert step.pixels == 128 * 128
+    assert step.detections.xyxy.tolist() == [[600.0, 400.0, 608.0, 408.0]]
+
+
+@pytest.mark.parametrize(
+    ("native_sizes", "crop", "given"),
+    [
+        pytest.param((), 128, 384, id="fixed-size-pads"),
+        pytest.param((128,), 128, 128, id="native-128"),
+        pytest.param((128,), 192, 384, id="192-not-supported-pads"),
+        pytest.param((), 384, 384, id="model-size"),
+    ],
+)
+def test_the_one_decision_point_for_small_crops(
+    native_sizes: tuple[int, ...], crop: int, given: int
+) -> None:
+    detector = VariableSizeDetector(native_sizes=native_sizes)
+
+    assert detector_input_size(detector, crop) == given
+
+
+def test_after_enough_misses_the_search_takes_over_again() -> None:
+    detector = WhiteBoxDetector()
+    search = BallSearch(detector, SearchConfig(misses_before_search=3))
+    coasting = TrackerPrediction(640, 360, 3.0, 100.0, misses=3)
+
+    step = search.step(frame_with_box(None), coasting)
+
+    assert step.mode is SearchMode.TILES
+    assert detector.calls == [[384] * 8]
+
+
+def test_crop_sizes_above_the_model_resolution_are_not_used() -> None:
+    search = BallSearch(WhiteBoxDetector(resolution=256), SearchConfig())
+
+    assert search.track_crop_size(prediction(640, 360, sigma=80.0, speed=3000.0)) == 256
+
+
+def test_a_detector_returning_the_wrong_number_of_results_is_an_error() -> None:
+    class Broken(WhiteBoxDetector):
+        def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+            return []
+
+    search = BallSearch(Broken(), SearchConfig(track_enabled=False))
+
+    with pytest.raises(ValueError, match="returned 0 results for 8 images"):
+        search.step(frame_with_box(None), None)
+
+
+def test_swapping_to_a_detector_of_another_resolution_is_refused() -> None:
+    search = BallSearch(WhiteBoxDetector(resolution=384), SearchConfig())
+
+    with pytest.raises(ValueError, match="384 px detector for a 512 px one"):
+        search.swap_detector(WhiteBoxDetector(resolution=512))
