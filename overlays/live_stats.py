@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from overlays.drawers import HudStats
 from perception.result import FrameResult
-from stream.latency import DropEvent, LatencyRecord, LogEntry
+from stream.latency import DropEvent, LatencyLog, LatencyRecord, LogEntry, RunEvent
 
 _NS_PER_S = 1e9
 
@@ -91,3 +91,29 @@ class ProgressOutput:
     def close(self) -> None:
         """Close the bar."""
         self._bar.close()
+
+
+class ProgressEvents:
+    """An Output that reports progress (frames done / total) as run events to a log.
+
+    Meant for the browser view's progress bar; one small event per frame.
+    """
+
+    def __init__(
+        self, log: LatencyLog, total: int | None, clock: Callable[[], int] = time.monotonic_ns
+    ) -> None:
+        self._log = log
+        self._total = total
+        self._clock = clock
+        self._done = 0
+
+    def write(self, image: NDArray[np.uint8], result: FrameResult) -> None:
+        """Count one frame and report it."""
+        del image, result
+        self._done += 1
+        self._log.write(
+            RunEvent("progress", self._clock(), {"done": self._done, "total": self._total})
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""

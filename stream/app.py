@@ -9,7 +9,7 @@ from pathlib import Path
 
 from configs.app_config import AppConfig, OutputConfig
 from overlays.drawers import BallMarker, Hud, Trail
-from overlays.live_stats import ProgressOutput, RollingHudStats
+from overlays.live_stats import ProgressEvents, ProgressOutput, RollingHudStats
 from overlays.output import Drawer, Output
 from overlays.outputs import MultiOutput, TrackCsvOutput, VideoFileOutput, WindowOutput
 from overlays.web import WebView
@@ -188,7 +188,7 @@ def run(config: AppConfig, *, extra_outputs: tuple[Output, ...] = ()) -> RunOutc
         if resources.web is not None:
             resources.web.start()
             logger.info("browser view at %s", resources.web.url)
-            outputs.append(resources.web)
+            outputs += [resources.web, ProgressEvents(resources.web, source.frame_count)]
         perception = SearchAndTrack.build(
             detector, BallSearch(detector, config.search), config.tracker
         )

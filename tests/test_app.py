@@ -9,23 +9,10 @@ import av
 import pytest
 
 from configs.app_config import AppConfig, load_config
-from perception.detector import Detector
-from perception.precision import PrecisionPlan
 from stream import app
 from stream.latency import LatencyRecord, read_log
 from tests.fakes import FakeDetector
 from tests.media import write_mp4
-
-
-@pytest.fixture
-def fake_detector(monkeypatch: pytest.MonkeyPatch) -> FakeDetector:
-    detector = FakeDetector(resolution=384, box=None)
-
-    def build(config: AppConfig, plan: PrecisionPlan) -> Detector:
-        return detector
-
-    monkeypatch.setattr(app, "build_detector", build)
-    return detector
 
 
 def _config(source: str, tmp_path: Path, **extra: object) -> AppConfig:

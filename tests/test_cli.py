@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stream.cli import EXIT_USER_ERROR, main
+from tests.fakes import FakeDetector
 from tests.media import write_mp4
 
 SYNTH = "synth:?seed=1&frames=5&width=320&height=240"
@@ -159,16 +160,8 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(
 
 
 def test_truncated_mp4_writes_what_decodes_then_fails(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_detector: FakeDetector
 ) -> None:
-    from perception.detector import Detector
-    from stream import app
-    from tests.fakes import FakeDetector
-
-    def fake(config: object, plan: object) -> Detector:
-        return FakeDetector(resolution=384, box=None)
-
-    monkeypatch.setattr(app, "build_detector", fake)
     full = write_mp4(tmp_path / "full.mp4", frames=60, is_faststart=True)
     clip = tmp_path / "cut.mp4"
     clip.write_bytes(full.read_bytes()[: full.stat().st_size // 2])

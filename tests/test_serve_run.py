@@ -1,0 +1,136 @@
+"""`ballwatch run … --serve`: the browser view of a real run (synth source, fake detector)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from configs.app_config import AppConfig, load_config
+from stream import app
+from tests.fakes import FakeDetector
+from tests.media import free_port, wait_until
+from tests.overlays.test_web_browser import READ_PAGE, SHOWN_FRAME_HASH, WebDriver, browser
+
+__all__ = ["browser"]  # the fixture, imported for its side effect
+
+
+class BackgroundRun:
+    """app.run in a thread; keeps its outcome or error."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.outcome: app.RunOutcome | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(config,), name="test-run")
+        self._thread.start()
+
+    def _run(self, config: AppConfig) -> None:
+        try:
+            self.outcome = app.run(config)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test
+            self.error = error
+
+    def join(self) -> app.RunOutcome:
+        self._thread.join(60)
+        assert not self._thread.is_alive(), "the run did not finish"
+        if self.error is not None:
+            raise self.error
+        assert self.outcome is not None
+        return self.outcome
+
+
+def _serve_config(port: int, frames: int) -> AppConfig:
+    return load_config(
+        None,
+        {
+            "source": f"synth:?seed=4&frames={frames}&width=640&height=360&fps=30",
+            "stream.realtime": True,
+            "output.serve": f"127.0.0.1:{port}",
+            "output.progress": False,
+        },
+    )
+
+
+def _stats(port: int) -> dict[str, object]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
+        return dict(json.loads(response.read()))
+
+
+def _is_serving(port: int) -> bool:
+    try:
+        return bool(_stats(port)["frames_written"])
+    except OSError:
+        return False
+
+
+@pytest.mark.browser
+def test_page_of_a_served_run_shows_new_frames_and_changing_numbers(
+    browser: WebDriver, fake_detector: FakeDetector, tmp_path: Path
+) -> None:
+    port = free_port()
+    run = BackgroundRun(_serve_config(port, frames=240))
+    hashes: set[int] = set()
+    indexes: set[str] = set()
+
+    def page_moved_on() -> bool:
+        frame_hash = browser.run(SHOWN_FRAME_HASH)
+        if frame_hash is not None:
+            hashes.add(frame_hash)
+        indexes.add(browser.run(READ_PAGE)["frameIndex"])
+        return len(hashes) >= 2 and len(indexes - {"-"}) >= 2
+
+    try:
+        wait_until(lambda: _is_serving(port), 30)
+        first = _stats(port)
+        browser.open(f"http://127.0.0.1:{port}/")
+        wait_until(page_moved_on, 30)
+        browser.screenshot(tmp_path / "served-run.png")
+        page = browser.run(READ_PAGE)
+        later = _stats(port)
+    finally:
+        outcome = run.join()
+    shutil.copyfile(tmp_path / "served-run.png", Path("/tmp/ballwatch_served_run.png"))  # noqa: S108
+
+    assert later["frame_index"] != first["frame_index"]
+    assert page["precision"] == "fp32"
+    assert page["mode"] in {"tiles", "search", "track"}
+    assert page["connection"] == "live"
+    assert page["progress"].endswith(" / 240")
+    assert outcome.summary.frames_processed + outcome.summary.frames_dropped == 240
+
+
+def _stalled_viewer(port: int) -> socket.socket:
+    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    stalled.connect(("127.0.0.1", port))
+    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return stalled
+
+
+def _age_p95_ms(outcome: app.RunOutcome) -> float:
+    return float(np.percentile([r.end_to_end_ms for r in outcome.records], 95))
+
+
+def test_a_stalled_viewer_does_not_raise_the_pipeline_latency(fake_detector: FakeDetector) -> None:
+    # without a viewer
+    port = free_port()
+    baseline = BackgroundRun(_serve_config(port, frames=90)).join()
+
+    # with a viewer that connects and never reads
+    port = free_port()
+    run = BackgroundRun(_serve_config(port, frames=90))
+    wait_until(lambda: _is_serving(port), 30)
+    stalled = _stalled_viewer(port)
+    try:
+        stalled_outcome = run.join()
+    finally:
+        stalled.close()
+
+    assert stalled_outcome.summary.frames_processed == baseline.summary.frames_processed
+    assert _age_p95_ms(stalled_outcome) < 2 * _age_p95_ms(baseline) + 20
