@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from configs.app_config import SearchConfig
 from perception.detections import Detections
-from perception.detector import Precision
+from perception.detector import Detector, Precision
 from perception.result import SearchMode
 from perception.search import BallSearch, detector_input_size
 from perception.tiling import tile_grid
@@ -205,3 +205,61 @@ def test_swapping_to_a_detector_of_another_resolution_is_refused() -> None:
 
     with pytest.raises(ValueError, match="384 px detector for a 512 px one"):
         search.swap_detector(WhiteBoxDetector(resolution=512))
+
+
+class KnownBoxSpy:
+    """Runs a real detector, and adds the box of the white square it can see (crop pixels)."""
+
+    def __init__(self, inner: Detector) -> None:
+        self.inner = inner
+        self.raw: list[Detections] = []
+        self.sizes: list[int] = []
+
+    @property
+    def resolution(self) -> int:
+        return self.inner.resolution
+
+    @property
+    def precision(self) -> Precision:
+        return self.inner.precision
+
+    @property
+    def device(self) -> str:
+        return self.inner.device
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        found = self.inner.detect(images)
+        assert len(found) == len(images)
+        marked = WhiteBoxDetector().detect(images)
+        self.sizes.extend(image.shape[0] for image in images)
+        self.raw = found
+        return [
+            Detections.concat([model, Detections(known.xyxy, np.ones(len(known), np.float32))])
+            for model, known in zip(found, marked, strict=True)
+        ]
+
+
+@pytest.mark.slow
+def test_real_rfdetr_nano_runs_search_and_track_end_to_end_on_720p() -> None:
+    from perception.rfdetr_detector import RfDetrDetector
+
+    spy = KnownBoxSpy(RfDetrDetector.random("nano", num_queries=30))
+    search = BallSearch(spy, SearchConfig(merge_distance_px=0.0))
+    box = (1000, 500, 1008, 508)
+    frame = frame_with_box(box)
+
+    tiles = search.step(frame, None)
+    tracked = search.step(frame, prediction(1003, 503))
+
+    assert spy.sizes == [384] * 8 + [384]  # 8 tiles, then one 128 crop padded to 384
+    assert tiles.mode is SearchMode.TILES
+    assert tracked.mode is SearchMode.TRACK
+    for step in (tiles, tracked):
+        assert [1000.0, 500.0, 1008.0, 508.0] in step.detections.xyxy.tolist()
+        centers = step.detections.centers
+        assert ((centers >= 0) & (centers < [1280, 720])).all()
+    assert tracked.infer_end_ns > tracked.infer_start_ns
+    assert len(spy.raw[0]) > 0  # random weights at threshold 0 still give boxes
