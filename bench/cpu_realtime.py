@@ -2,9 +2,11 @@
 
 Runs ``configs/cpu-realtime.yaml`` (budget ``target_fps: 15``, p95 over 60 frames,
 ``int8.auto_switch: true``) on a synthetic match, wired as ``ballwatch run`` wires it plus
-the run-time switch (:mod:`perception.int8_switch`) in the latency log. The INT8 QAT model
-is loaded and warmed up before the first frame. Prints the decisions and the switch event
-from the latency log, and per precision the detector p50/p95, the throughput and the drops.
+the run-time switch (:mod:`perception.int8_switch`) in the latency log, replayed at
+real-time pace (30 fps, like a live camera; the preset's ``latest`` queues drop what the
+detector cannot take). The INT8 QAT model is loaded and warmed up before the first frame.
+Prints the decisions and the switch event from the latency log, and per precision the
+detector p50/p95, the throughput and the drops.
 
     python -m bench.cpu_realtime --weights perception/models/ball-nano-synth.safetensors \
         --int8 perception/models/ball-nano-synth-int8-qat.onnx
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from configs.app_config import AppConfig, load_config, preset_path
+from configs.app_config import AppConfig, load_config, parse_override, preset_path
 from overlays.output import NullOutput
 from perception.budget import BudgetRule, decide
 from perception.detector import Precision
@@ -108,11 +110,18 @@ def report(memory: MemoryLatencyLog, config: AppConfig) -> str:
     """Decisions, the switch, and per-precision figures, as text."""
     entries = memory.entries
     lines = []
+    last_verdict = None
     for event in entries:
-        if isinstance(event, RunEvent) and event.kind in {"decision", "switch_requested", "switch"}:
-            text = event.details.get("text") or event.details
-            final = " (final)" if event.details.get("final") else ""
-            lines.append(f"[{event.kind}{final}] {text}")
+        if not isinstance(event, RunEvent):
+            continue
+        if event.kind in {"switch_requested", "switch"}:
+            lines.append(f"[{event.kind}] {event.details}")
+        elif event.kind == "decision":
+            is_final = bool(event.details.get("final"))
+            if event.details["verdict"] != last_verdict or is_final:
+                label = "decision (final)" if is_final else "decision"
+                lines.append(f"[{label}] {event.details['text']}")
+            last_verdict = event.details["verdict"]
     records = [e for e in entries if isinstance(e, LatencyRecord)]
     drops = [e for e in entries if isinstance(e, DropEvent)]
     rule = BudgetRule.from_config(config.budget)
@@ -140,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=None, help="float ball checkpoint")
     parser.add_argument("--int8", type=Path, default=None, help="its QAT artifact")
     parser.add_argument("--qat-steps", type=int, default=2, help="QAT steps for a random model")
-    parser.add_argument("--frames", type=int, default=400)
+    parser.add_argument("--frames", type=int, default=900)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="extra override k=v")
     parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "ballwatch-cpu-rt"))
@@ -149,21 +158,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("bench", "perception", "__main__"):
         logging.getLogger(name).setLevel(logging.INFO)
     folder = Path(args.work_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     if args.weights is None:
         weights, artifact = random_model(folder, args.qat_steps)
     else:
         weights, artifact = args.weights, args.int8
     overrides: dict[str, object] = {
         "source": f"synth:?seed=11&frames={args.frames}&width=1280&height=720&fps=30",
+        "stream.realtime": True,  # paced like a live camera: frames the detector misses drop
         "detector.weights": str(weights),
         "detector.ball_class": "ball",
         "detector.threads": args.threads,
         "detector.int8_artifact": str(artifact) if artifact else None,
         "output.progress": False,
     }
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = value
+    overrides.update(parse_override(item) for item in args.set)
     config = load_config(preset_path("cpu-realtime"), overrides)
     memory = run(config, folder / "latency.jsonl")
     print(f"cpu-realtime preset, {args.frames} synthetic 1280x720 frames, weights {weights}")
