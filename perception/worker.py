@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from perception.result import BallState, FrameResult, PerceptionStep
+from perception.result import FrameResult
 from stream.frame import Frame
 from stream.latency import LatencyLog, NullLatencyLog, RunEvent
 from stream.messages import END_OF_STREAM, EndOfStream, StageFailure
@@ -22,7 +22,9 @@ Clock = Callable[[], int]
 class FramePerception(Protocol):
     """Looks at one frame (search tiles or a tracked crop) and updates the ball track.
 
-    Called only from the perception thread, frames in order.
+    Called only from the perception thread, frames in order. A tracker that reports
+    with a lag returns a frame's result a few frames later, so every call returns
+    the results settled by it (possibly none, possibly several), oldest first.
     """
 
     @property
@@ -30,12 +32,16 @@ class FramePerception(Protocol):
         """Precision of the detector now in use (``fp32``, ``int8``…)."""
         ...
 
-    def process(self, frame: Frame) -> tuple[PerceptionStep, BallState]:
-        """Detections, mode and timing of ``frame``, and the ball state after it."""
+    def process(self, frame: Frame, dequeued_ns: int) -> list[FrameResult]:
+        """Look at ``frame``; the results settled by it."""
         ...
 
-    def reset(self) -> None:
-        """Forget the track (a network source reconnected: the scene may differ)."""
+    def flush(self) -> list[FrameResult]:
+        """The results of every frame still waiting (end of stream)."""
+        ...
+
+    def reset(self) -> list[FrameResult]:
+        """Settle what is waiting, then forget the track (a reconnect: the scene may differ)."""
         ...
 
 
@@ -71,6 +77,7 @@ class PerceptionWorker(Stage):
         if entry is None:
             return True
         if isinstance(entry, EndOfStream):
+            self._emit(self._perception.flush())
             return False
         if isinstance(entry, StageFailure):
             self.upstream_failure = entry
@@ -82,19 +89,15 @@ class PerceptionWorker(Stage):
     def _process(self, frame: Frame) -> None:
         dequeued_ns = self._clock()
         if self._epoch is not None and frame.epoch != self._epoch:
-            self._perception.reset()
+            self._emit(self._perception.reset())
             self._log.write(RunEvent("reset", dequeued_ns, {"epoch": frame.epoch}))
         self._epoch = frame.epoch
-        step, ball = self._perception.process(frame)
-        result = FrameResult(
-            frame=frame,
-            step=step,
-            ball=ball,
-            dequeued_ns=dequeued_ns,
-            precision=self._perception.precision,
-        )
-        self.frames_processed += 1
-        self._results_out.put(result, self.abort_event)
+        self._emit(self._perception.process(frame, dequeued_ns))
+
+    def _emit(self, results: list[FrameResult]) -> None:
+        for result in results:
+            self.frames_processed += 1
+            self._results_out.put(result, self.abort_event)
 
     def on_failure(self, error: BaseException) -> None:
         """Tell the renderer that perception failed."""

@@ -196,21 +196,23 @@ class FakePerception:
     def precision(self) -> str:
         return str(self.detector.precision)
 
-    def process(self, frame: Frame) -> tuple[PerceptionStep, BallState]:
+    def process(self, frame: Frame, dequeued_ns: int) -> list[FrameResult]:
         size = self.detector.resolution
         crop = frame.image[:size, :size]
         start = self._clock()
         detections = self.detector.detect([crop])[0]
         end = self._clock()
-        step = PerceptionStep(
-            detections, SearchMode.TILES, crop.shape[0] * crop.shape[1], start, end
-        )
-        if len(detections) == 0:
-            return step, BallState.lost()
-        x, y = detections.centers[0]
-        return step, BallState(
-            TrackStatus.SEEN, float(x), float(y), float(detections.confidence[0])
-        )
+        pixels = crop.shape[0] * crop.shape[1]
+        step = PerceptionStep(detections, SearchMode.TILES, pixels, start, end)
+        ball = BallState.lost()
+        if len(detections):
+            x, y = detections.centers[0]
+            ball = BallState(TrackStatus.SEEN, float(x), float(y), float(detections.confidence[0]))
+        return [FrameResult(frame, step, ball, dequeued_ns, self.precision)]
 
-    def reset(self) -> None:
+    def flush(self) -> list[FrameResult]:
+        return []
+
+    def reset(self) -> list[FrameResult]:
         self.resets += 1
+        return []

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from perception.result import FrameResult
 from stream.errors import StageFailedError
+from stream.frame import Frame
 from stream.latency import DropEvent, LatencyRecord, MemoryLatencyLog
 from stream.pipeline import QueueSettings, assemble
 from stream.queues import DropPolicy
@@ -163,3 +165,35 @@ def test_reconnect_epoch_resets_the_track() -> None:
     pipeline.group.run()
 
     assert perception.resets == 2
+
+
+def test_results_settled_late_are_all_written_in_order() -> None:
+    class LaggingPerception(FakePerception):
+        """Holds each result back two frames, like the lagged tracker."""
+
+        def __init__(self) -> None:
+            super().__init__(FakeDetector())
+            self.waiting: list[FrameResult] = []
+
+        def process(self, frame: Frame, dequeued_ns: int) -> list[FrameResult]:
+            self.waiting += super().process(frame, dequeued_ns)
+            settled, self.waiting = self.waiting[:-2], self.waiting[-2:]
+            return settled
+
+        def flush(self) -> list[FrameResult]:
+            settled, self.waiting = self.waiting, []
+            return settled
+
+    output = RecordingOutput()
+    pipeline = assemble(
+        FakeFrameSource(9),
+        LaggingPerception(),
+        [],
+        output,
+        MemoryLatencyLog(),
+        QueueSettings(DropPolicy.BLOCK),
+    )
+
+    pipeline.group.run()
+
+    assert output.indices == list(range(9))
