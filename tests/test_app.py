@@ -11,6 +11,7 @@ import pytest
 from configs.app_config import AppConfig, load_config
 from stream import app
 from stream.latency import LatencyRecord, read_log
+from stream.synth import SynthMatch, parse_synth_uri
 from tests.fakes import FakeDetector
 from tests.media import write_mp4
 
@@ -122,3 +123,42 @@ def test_latency_log_records_every_stage_in_order(
             <= record.rendered_ns
             <= record.written_ns
         )
+
+
+def test_report_prints_the_run_summary_and_draws_the_plot(
+    tmp_path: Path, fake_detector: FakeDetector, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stream.cli import main
+    from stream.latency_summary import format_summary
+
+    outcome = app.run(_config("synth:?seed=1&frames=12&width=320&height=240", tmp_path))
+    plot = tmp_path / "latency.png"
+
+    status = main(["report", str(tmp_path / "latency.jsonl"), "--plot", str(plot)])
+
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert format_summary(outcome.summary) in printed
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_scores_a_synth_clip_with_its_own_truth(
+    fake_detector: FakeDetector, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from stream.cli import main
+
+    rows = tmp_path / "rows.csv"
+    source = "synth:?seed=2&frames=20&width=640&height=360"
+
+    status = main(["eval", source, "--rows", str(rows), "--no-progress"])
+
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "tolerance: 4 px" in printed
+    # the fake detector finds nothing: every visible ball is a miss, nothing is a hit
+    match = SynthMatch(parse_synth_uri(source))
+    visible = sum(match.truth(index).is_visible for index in range(20))
+    assert visible > 0
+    assert f"frames: 20 scored, {visible} with a visible ball" in printed
+    assert f"TP 0  FP 0  FN {visible}" in printed
+    assert len(rows.read_text().splitlines()) == 21
