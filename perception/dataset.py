@@ -504,7 +504,8 @@ def frames_from_clip(
             continue
         truth = truths[index]
         if truth.is_visible and box_px is not None:
-            truth = BallTruth(True, truth.x, truth.y, radius_px=box_px / 2.0)
+            # box_px() adds 2 px of blur margin to the diameter: undo it so the box is as given
+            truth = BallTruth(True, truth.x, truth.y, radius_px=max(box_px - 2.0, 1.0) / 2.0)
         yield LabelledFrame(image, (truth,) if truth.is_visible else (), group, index)
 
 

@@ -187,7 +187,7 @@ def test_clip_frames_follow_the_labels_and_the_given_box() -> None:
     frames = list(frames_from_clip(images, truths, "rally", box_px=10.0, stride=2))
 
     assert [f.frame_index for f in frames] == [0, 2, 4]
-    assert frames[1].balls == (BallTruth(True, 102, 50, 5.0),)
+    assert frames[1].balls == (BallTruth(True, 102, 50, 4.0),)
     samples = list(samples_from_frames(frames, CropRecipe(negatives_per_positive=0), seed=0))
     assert all((s.image[round(s.balls[0].y), round(s.balls[0].x)] == MARK).all() for s in samples)
 
