@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import math
 import platform
@@ -292,8 +293,9 @@ def format_table(
     """The markdown table, FP32 first."""
     fp32_median = float(np.median(runs["FP32 (torch)"].times_ms))
     header = (
-        "| arm | ms/frame median | p95 | speed-up vs FP32 | F1 @4px | recall @4px | recall <6px |\n"
-        "|---|---:|---:|---:|---:|---:|---:|"
+        "| arm | ms/frame median | p95 | speed-up vs FP32 | F1 @4px | recall @4px | recall <6px "
+        "| F1 at own best threshold |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [header]
     for name, run in runs.items():
@@ -301,9 +303,11 @@ def format_table(
         p95 = float(np.percentile(run.times_ms, 95))
         result = score(run, crops, threshold)
         small = "n/a" if result.small_recall is None else f"{result.small_recall:.3f}"
+        own = best_threshold(run, crops)
         lines.append(
             f"| {name} | {median:.1f} | {p95:.1f} | {fp32_median / median:.2f}x | "
-            f"{result.f1:.3f} | {result.recall:.3f} | {small} (n={result.small_count}) |"
+            f"{result.f1:.3f} | {result.recall:.3f} | {small} (n={result.small_count}) | "
+            f"{score(run, crops, own).f1:.3f} (thr {own:.2f}) |"
         )
     if not is_trained:
         lines.append("\nrandom weights: accuracy columns meaningless")
@@ -343,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     crops = make_eval_crops(base.resolution, args.crops, args.seed)
     arms = build_arms(args, base)
     runs = run_arms(arms, crops)
+    record = {name: {"times_ms": run.times_ms, "top": run.top} for name, run in runs.items()}
+    (Path(args.work_dir) / "runs.json").write_text(json.dumps(record))
     threshold = best_threshold(runs["FP32 (torch)"], crops) if is_trained else 0.5
     weights = args.weights or f"random Nano {base.resolution} px, {args.queries} queries"
     print(f"weights: {weights}; {len(crops)} crops at {base.resolution} px, one per call")

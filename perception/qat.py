@@ -64,6 +64,7 @@ class QatSettings:
         lr: AdamW learning rate; small, the float model is already trained.
         grad_clip: max gradient norm (0 disables clipping).
         seed: seeds torch and the crop stream.
+        eval_crops: held-out crops scored before and after (float vs INT8); 0 skips it.
     """
 
     steps: int = 100
@@ -71,6 +72,7 @@ class QatSettings:
     lr: float = 1e-5
     grad_clip: float = 0.1
     seed: int = 0
+    eval_crops: int = 200
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1:
@@ -402,6 +404,67 @@ def _crop_batches(data: str, resolution: int, settings: QatSettings) -> Iterable
         yield images, targets
 
 
+_HELD_OUT_OFFSET = 100_000  # the training loop's held-out synth seeds start here
+
+
+def held_out_crops(data: str, resolution: int, count: int) -> list[Any]:
+    """Crops QAT never trains on, half with a ball: the training's held-out set.
+
+    ``synth:`` data: fresh matches (seeds 100000 above the URI's); a COCO folder: its
+    ``valid`` split (empty when it has none).
+    """
+    from perception.dataset import (  # noqa: PLC0415
+        CropRecipe,
+        DatasetError,
+        read_coco_split,
+        synth_crop_stream,
+    )
+    from stream.synth import parse_synth_uri  # noqa: PLC0415
+
+    if not data.startswith("synth:"):
+        try:
+            return read_coco_split(Path(data), "valid")[:count]
+        except DatasetError:
+            return []
+    base = parse_synth_uri(data).seed + _HELD_OUT_OFFSET
+    stream = synth_crop_stream(list(range(base, base + 8)), CropRecipe(resolution=resolution), 1)
+    with_ball: list[Any] = []
+    without: list[Any] = []
+    while len(with_ball) + len(without) < count // 2 * 2:
+        sample = next(stream)
+        bucket = with_ball if sample.balls else without
+        if len(bucket) < count // 2:
+            bucket.append(sample)
+    return with_ball + without
+
+
+def score_graph(forward: Callable[[torch.Tensor], Any], samples: Sequence[Any]) -> dict[str, float]:
+    """F1 at 4 px of the top query per crop at its best threshold (the training's scoring).
+
+    Args:
+        forward: a network (float or converted INT8 graph) run on one normalised crop.
+        samples: :class:`~perception.dataset.CropSample` crops.
+
+    Returns:
+        ``{"f1", "threshold", "hit_rate"}`` (see ``perception.training.CropScore``).
+    """
+    import numpy as np  # noqa: PLC0415
+
+    from perception.training import score_crops, to_batch  # noqa: PLC0415
+
+    scores, centres = [], []
+    with torch.no_grad():
+        for sample in samples:
+            images, _ = to_batch([sample], "cpu")
+            outputs = forward(images)
+            probabilities = outputs["pred_logits"][0, :, 0].sigmoid()
+            top = int(probabilities.argmax())
+            scores.append(float(probabilities[top]))
+            centres.append((outputs["pred_boxes"][0, top, :2] * images.shape[-1]).tolist())
+    result = score_crops(np.array(scores, np.float32), np.array(centres, np.float32), samples)
+    return {"f1": result.f1, "threshold": result.threshold, "hit_rate": result.hit_rate}
+
+
 def _rfdetr_loss(detector: Any) -> LossFn:
     """Rfdetr's training loss for the eval-mode graph (one query group, aux + encoder terms)."""
     from perception.training import (  # noqa: PLC0415 - imports rfdetr
@@ -526,6 +589,19 @@ def quantize_detector(
     resolution = int(detector.resolution)
     export_onnx(result.converted, torch.zeros(1, 3, resolution, resolution), output)
     report, keep, narrow = result.report, list(result.kept_float), result.reduce_range
+    held_out = held_out_crops(data, resolution, settings.eval_crops) if settings.eval_crops else []
+    scores: dict[str, Any] = {"crops": len(held_out)}
+    if held_out:
+        scores["float"] = score_graph(detector.network.eval(), held_out)
+        scores["int8"] = score_graph(result.converted, held_out)
+        logger.info(
+            "held-out crops (%d): F1 float %.3f (threshold %.2f) vs INT8 QAT %.3f (threshold %.2f)",
+            len(held_out),
+            scores["float"]["f1"],
+            scores["float"]["threshold"],
+            scores["int8"]["f1"],
+            scores["int8"]["threshold"],
+        )
     config = detector.model.model_config
     sidecar = Int8Sidecar(
         resolution=resolution,
@@ -548,6 +624,7 @@ def quantize_detector(
             "final_loss": report.final_loss,
             "first_loss": report.losses[0] if report.losses else None,
             "seconds": round(report.seconds, 1),
+            "held_out": scores,
         },
         versions=versions(),
     )

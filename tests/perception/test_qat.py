@@ -265,3 +265,30 @@ def test_switch_refuses_a_qat_model_of_another_resolution_at_start(
 
     with pytest.raises(DetectorLoadError, match="runs at 32 px but the float model at 64 px"):
         load_int8_detector(config, Int8Config(auto_switch=True), FakeDetector(64))
+
+
+def test_held_out_scoring_counts_a_top_query_on_the_ball_as_a_hit() -> None:
+    from perception.dataset import CropBall, CropSample
+    from perception.qat import score_graph
+
+    # given one crop with a ball at (40, 24) and one without, in 64 px crops
+    image = np.zeros((64, 64, 3), np.uint8)
+    samples = [
+        CropSample(image, (CropBall(40.0, 24.0, 12.0),), "g", 0),
+        CropSample(image, (), "g", 1),
+    ]
+    answers = iter([(0.9, 41.0, 25.0), (0.1, 10.0, 10.0)])
+
+    def forward(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        score, x, y = next(answers)
+        logit = torch.logit(torch.tensor(score))
+        return {
+            "pred_logits": torch.stack([logit, torch.tensor(-9.0)]).view(1, 2, 1),
+            "pred_boxes": torch.tensor([[[x / 64, y / 64, 0.1, 0.1], [0.5, 0.5, 0.1, 0.1]]]),
+        }
+
+    # when scored, then the top query 1.4 px from the ball is a hit and 0.1 stays below
+    result = score_graph(forward, samples)
+
+    assert result["f1"] == pytest.approx(1.0)
+    assert 0.1 < result["threshold"] <= 0.9
