@@ -507,11 +507,14 @@ def run_job(job: QatJob) -> Int8Sidecar:
     from perception.weights import load_checkpoint  # noqa: PLC0415
 
     meta = load_checkpoint(job.weights).meta
-    names = meta.class_names
+    if len(meta.class_names) != 1 or meta.size not in {"nano", "small", "medium", "large"}:
+        msg = (
+            f"{str(job.weights)!r} is not a one-class ball model (classes {meta.class_names}, "
+            f"size {meta.size}); QAT fine-tunes models made by `ballwatch train`"
+        )
+        raise QatError(msg)
     detector_config = DetectorConfig(
-        size=meta.size or "nano",
-        weights=str(job.weights),
-        ball_class=names[0] if names else "sports ball",
+        size=meta.size, weights=str(job.weights), ball_class=meta.class_names[0]
     )
     plan = PrecisionPlan("cpu", Precision.FP32, "cpu: fp32 (QAT fine-tunes in FP32)")
     detector = RfDetrDetector.from_config(detector_config, plan)

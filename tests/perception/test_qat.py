@@ -292,3 +292,15 @@ def test_held_out_scoring_counts_a_top_query_on_the_ball_as_a_hit() -> None:
 
     assert result["f1"] == pytest.approx(1.0)
     assert 0.1 < result["threshold"] <= 0.9
+
+
+def test_qat_command_refuses_a_model_that_is_not_a_ball_model(tmp_path: Path) -> None:
+    from perception.qat import run_qat
+    from perception.weights import CheckpointMeta, save_ball_checkpoint
+
+    weights = tmp_path / "coco.safetensors"
+    meta = CheckpointMeta(size="nano", resolution=128, class_names=())
+    save_ball_checkpoint(weights, {"class_embed.bias": torch.zeros(91)}, meta)
+
+    with pytest.raises(QatError, match="not a one-class ball model"):
+        run_qat(_parse("--weights", str(weights), "--data", "synth:?seed=1"))
