@@ -112,7 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--tolerance", type=float, default=4.0, help="hit radius in pixels")
     evaluate.add_argument("--rows", help="write per-frame results to this CSV")
     _add_run_options(evaluate)
+    _add_training_commands(commands)
     return parser
+
+
+def _add_training_commands(commands: Any) -> None:
+    """dataset, train and qat: their options live beside their code (imported lazily)."""
+    from perception.dataset import add_dataset_arguments  # noqa: PLC0415
+    from perception.qat import add_qat_arguments  # noqa: PLC0415
+    from perception.training import add_train_arguments  # noqa: PLC0415
+
+    add_dataset_arguments(
+        commands.add_parser("dataset", help="build a training set of native-resolution crops")
+    )
+    add_train_arguments(commands.add_parser("train", help="fine-tune RF-DETR for the ball (AMP)"))
+    add_qat_arguments(
+        commands.add_parser("qat", help="quantization-aware training to an INT8 model")
+    )
 
 
 def _add_budget_options(parser: argparse.ArgumentParser) -> None:

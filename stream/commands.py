@@ -29,7 +29,19 @@ logger = logging.getLogger(__name__)
 def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command; returns the exit status."""
     handlers = {"run": _run, "demo": _demo, "report": _report, "eval": _eval}
-    return handlers[args.command](args)
+    if args.command in handlers:
+        return handlers[args.command](args)
+    if args.command == "dataset":
+        from perception.dataset import run_dataset  # noqa: PLC0415
+
+        return run_dataset(args)
+    if args.command == "train":
+        from perception.training import run_train  # noqa: PLC0415
+
+        return run_train(args)
+    from perception.qat import run_qat  # noqa: PLC0415
+
+    return run_qat(args)
 
 
 def _finish(outcome: app.RunOutcome, plot: str | None) -> int:
