@@ -144,10 +144,10 @@ class Int8Switch:
         if record.precision == Precision.INT8 and self._requested_from is not None:
             if self._switch_frame is None:
                 self._switch_frame = record.frame_index
-            if record.inference_ms > 0:
+            if record.inference_ms > 0 and not self._has_reported:
                 self._after_ms.append(record.inference_ms)
-            if len(self._after_ms) >= self._after_frames and not self._has_reported:
-                events.extend(self._switch_report())
+                if len(self._after_ms) >= self._after_frames:
+                    events.extend(self._switch_report())
         elif record.inference_ms > 0:
             self._before_ms.append(record.inference_ms)
         decision = self._check.update(record)
