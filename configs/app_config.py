@@ -157,7 +157,7 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
 def preset_path(name_or_path: str) -> Path:
     """A preset name (``live``) or a YAML path, as a path."""
     candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+    if candidate.suffix in {".yaml", ".yml"} or candidate.is_file():
         return candidate
     return CONFIG_DIR / f"{name_or_path}.yaml"
 
