@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from configs.app_config import SearchConfig, TrackerConfig
+from configs.app_config import SearchConfig, TrackerConfig, load_config, preset_path
 from overlays.drawers import BallMarker, Trail
 from overlays.outputs import VideoFileOutput
 from perception.detections import Detections
@@ -81,9 +81,9 @@ def _detector(weights: str | None, resolution: int):  # type: ignore[no-untyped-
     return RfDetrDetector.random("nano", resolution=resolution, num_queries=30, num_classes=1)
 
 
-def _perception(detector):  # type: ignore[no-untyped-def]
+def _perception(detector, tracker: TrackerConfig | None = None):  # type: ignore[no-untyped-def]
     search = BallSearch(detector, SearchConfig(track_enabled=False))
-    return SearchAndTrack(search, BallTracker(TrackerConfig()), detector)
+    return SearchAndTrack(search, BallTracker(tracker or TrackerConfig()), detector)
 
 
 def naive_loop(clip: str, frames: int, detector, out: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -171,9 +171,11 @@ def live_latency(frames: int = 1000, fps: float = 200.0, slowdown: float = 5.0) 
     )
     log = MemoryLatencyLog()
     detector = SleepingDetector(period_s)
+    tracker = load_config(preset_path("live")).tracker  # live: the ball settles 1 frame late
+    print(f"\n(live preset: tracker.lag_frames={tracker.lag_frames})", end="")
     pipeline = assemble(
         source,
-        _perception(detector),
+        _perception(detector, tracker),
         [],
         _NullOutput(),
         log,
@@ -212,10 +214,15 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--weights")
     parser.add_argument("--resolution", type=int, default=384)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--out", default="out/bench", help="where the two videos go")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     clip = args.clip or "synth:?seed=4&frames=200&width=1280&height=720&fps=30"
     detector = _detector(args.weights, args.resolution)
     detector.warm_up()
