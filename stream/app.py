@@ -14,6 +14,7 @@ from overlays.output import Drawer, Output
 from overlays.outputs import MultiOutput, TrackCsvOutput, VideoFileOutput, WindowOutput
 from overlays.web import WebView
 from perception.detector import Detector
+from perception.int8_switch import build_int8_switch, load_int8_detector
 from perception.precision import PrecisionPlan, resolve_precision
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
@@ -181,6 +182,7 @@ def run(config: AppConfig, *, extra_outputs: tuple[Output, ...] = ()) -> RunOutc
             outputs = build_outputs(config.output, source.fps or 30.0)
             detector = build_detector(config, plan)
             detector.warm_up()
+            int8_detector = load_int8_detector(config.detector, config.int8, detector)
         except BaseException:
             source.close()
             raise
@@ -192,17 +194,22 @@ def run(config: AppConfig, *, extra_outputs: tuple[Output, ...] = ()) -> RunOutc
         perception = SearchAndTrack.build(
             detector, BallSearch(detector, config.search), config.tracker
         )
+        # the budget check (and INT8 switch) watches the records; its events go to `log`
+        switch = build_int8_switch(config.budget, int8_detector, detector, perception, log)
+        run_log: LatencyLog = log if switch is None else TeeLatencyLog(log, switch)
         log.write(RunEvent("start", time.monotonic_ns(), _start_details(config, kind, plan)))
         pipeline = assemble(
             source,
             perception,
             build_drawers(config, hud_stats),
             MultiOutput([*outputs, *extra_outputs]),
-            log,
+            run_log,
             queue_settings(config, kind),
             is_realtime=config.stream.realtime,
         )
         is_interrupted = _run_group(pipeline)
+        if switch is not None:
+            switch.close()  # the final decision on the last window
         log.write(RunEvent("end", time.monotonic_ns(), {"interrupted": is_interrupted}))
     finally:
         resources.close()

@@ -162,3 +162,32 @@ def test_eval_scores_a_synth_clip_with_its_own_truth(
     assert f"frames: 20 scored, {visible} with a visible ball" in printed
     assert f"TP 0  FP 0  FN {visible}" in printed
     assert len(rows.read_text().splitlines()) == 21
+
+
+@pytest.mark.parametrize(
+    ("detector_ms", "verdict"),
+    [
+        pytest.param(100.0, "float meets budget", id="meets"),
+        pytest.param(22.0, "switch INT8 QAT on", id="switch"),
+        pytest.param(2.0, "INT8 would not be enough", id="not-enough"),
+    ],
+)
+def test_the_latency_log_says_whether_float_meets_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, detector_ms: float, verdict: str
+) -> None:
+    slow = FakeDetector(resolution=384, box=None, delay_s=0.03)  # ~30 ms per frame
+    monkeypatch.setattr(app, "build_detector", lambda config, plan: slow)
+    config = _config(
+        "synth:?seed=1&frames=24&width=320&height=240",
+        tmp_path,
+        **{"budget.detector_ms": detector_ms, "budget.window_frames": 10},
+    )
+
+    app.run(config)
+
+    _, _, events = read_log(tmp_path / "latency.jsonl")
+    decisions = [e.details for e in events if e.kind == "decision"]
+    assert decisions, "no budget decision was logged"
+    assert decisions[-1]["final"] is True
+    assert decisions[-1]["verdict"] == verdict
+    assert str(decisions[-1]["text"]).startswith(verdict)
