@@ -81,8 +81,11 @@ def _detector(weights: str | None, resolution: int):  # type: ignore[no-untyped-
     return RfDetrDetector.random("nano", resolution=resolution, num_queries=30, num_classes=1)
 
 
+SEARCH = {"config": SearchConfig(track_enabled=False)}  # --track switches track crops on
+
+
 def _perception(detector, tracker: TrackerConfig | None = None):  # type: ignore[no-untyped-def]
-    search = BallSearch(detector, SearchConfig(track_enabled=False))
+    search = BallSearch(detector, SEARCH["config"])
     return SearchAndTrack(search, BallTracker(tracker or TrackerConfig()), detector)
 
 
@@ -215,10 +218,13 @@ def main() -> None:
     parser.add_argument("--weights")
     parser.add_argument("--resolution", type=int, default=384)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--track", action="store_true", help="track crops with search fallback")
     parser.add_argument("--out", default="out/bench", help="where the two videos go")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.track:
+        SEARCH["config"] = SearchConfig(track_enabled=True)
     if args.threads:
         import torch
 
@@ -229,7 +235,7 @@ def main() -> None:
     print(
         f"clip {clip}, {args.frames} frames, RF-DETR nano at {detector.resolution} px "
         f"({'weights ' + args.weights if args.weights else 'random weights, 30 queries'}), "
-        f"tiles every frame"
+        f"{'track crops + search' if args.track else 'tiles every frame'}"
     )
     naive = naive_loop(clip, args.frames, detector, out / "naive.mp4")
     ours_fps, summary = threaded(clip, args.frames, detector, out / "ours.mp4")
