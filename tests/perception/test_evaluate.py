@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from configs.app_config import SearchConfig, TrackerConfig
-from perception.detections import Detections
-from perception.detector import Precision
 from perception.evaluate import (
     Outcome,
     evaluate_outputs,
@@ -26,6 +22,7 @@ from perception.result import BallState, TrackStatus
 from perception.search import BallSearch
 from perception.tracker import BallTracker
 from stream.frame import BallTruth, Frame
+from tests.fakes import WhiteBoxDetector
 
 BALL = BallTruth(is_visible=True, x=100.0, y=50.0)
 NO_BALL = BallTruth(is_visible=False)
@@ -118,40 +115,6 @@ def test_per_frame_rows_are_written_as_csv(tmp_path: Path) -> None:
     assert rows[1]["error_px"] == ""
 
 
-class WhiteDotDetector:
-    """Finds the white pixels of a crop (the synthetic ball); fixed 128 px input."""
-
-    def __init__(self) -> None:
-        self.sizes: list[int] = []
-
-    @property
-    def resolution(self) -> int:
-        return 128
-
-    @property
-    def precision(self) -> Precision:
-        return Precision.FP32
-
-    @property
-    def device(self) -> str:
-        return "cpu"
-
-    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
-        results = []
-        for image in images:
-            self.sizes.append(image.shape[0])
-            ys, xs = np.nonzero((image == 255).all(axis=2))
-            if len(xs) == 0:
-                results.append(Detections.empty())
-                continue
-            box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-            results.append(Detections.from_lists([box], [0.9]))
-        return results
-
-    def warm_up(self) -> None:
-        return None
-
-
 def dot_frames(count: int) -> list[Frame]:
     """A 4x4 white dot moving right at 3 px/frame over grey, hidden on frames 10-11."""
     frames = []
@@ -167,7 +130,7 @@ def dot_frames(count: int) -> list[Frame]:
 
 
 def test_run_eval_tracks_a_dot_through_search_and_track_modes() -> None:
-    detector = WhiteDotDetector()
+    detector = WhiteBoxDetector(resolution=128)
     search = BallSearch(detector, SearchConfig(crop_sizes=(128,)))
     tracker = BallTracker(TrackerConfig(lag_frames=2))
 
@@ -179,4 +142,4 @@ def test_run_eval_tracks_a_dot_through_search_and_track_modes() -> None:
     assert report.mode_counts["tiles"] >= 2
     assert report.mode_counts["track"] >= 20
     assert report.mean_pixels < 6 * 128 * 128
-    assert set(detector.sizes) == {128}
+    assert {size for call in detector.calls for size in call} == {128}

@@ -17,49 +17,7 @@ from perception.search import BallSearch, detector_input_size
 from perception.tiling import tile_grid
 from perception.tracker import TrackerPrediction
 from stream.frame import Frame
-
-
-class WhiteBoxDetector:
-    """Boxes the white pixels of each image; records the image sizes it was given."""
-
-    def __init__(self, resolution: int = 384, native_sizes: Sequence[int] = ()) -> None:
-        self._resolution = resolution
-        self._native_sizes = set(native_sizes)
-        self.calls: list[list[int]] = []
-
-    @property
-    def resolution(self) -> int:
-        return self._resolution
-
-    @property
-    def precision(self) -> Precision:
-        return Precision.FP32
-
-    @property
-    def device(self) -> str:
-        return "cpu"
-
-    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
-        self.calls.append([image.shape[0] for image in images])
-        results = []
-        for image in images:
-            ys, xs = np.nonzero((image == 255).all(axis=2))
-            if len(xs) == 0:
-                results.append(Detections.empty())
-                continue
-            box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-            results.append(Detections.from_lists([box], [0.8]))
-        return results
-
-    def warm_up(self) -> None:
-        return None
-
-
-class VariableSizeDetector(WhiteBoxDetector):
-    """Also runs natively at some sizes below its resolution."""
-
-    def accepts_input_size(self, size: int) -> bool:
-        return size in self._native_sizes
+from tests.fakes import VariableSizeDetector, WhiteBoxDetector
 
 
 def frame_with_box(box: tuple[int, int, int, int] | None, index: int = 0) -> Frame:
