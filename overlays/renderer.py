@@ -43,7 +43,6 @@ class RenderStage(Stage):
         self._log = latency_log or NullLatencyLog()
         self._clock = clock
         self.frames_written = 0
-        self.upstream_failure: StageFailure | None = None
 
     def run_once(self) -> bool:
         """Render and write one result; False at the end of the stream."""
@@ -53,8 +52,7 @@ class RenderStage(Stage):
         if isinstance(entry, EndOfStream):
             return False
         if isinstance(entry, StageFailure):
-            self.upstream_failure = entry
-            return False
+            return False  # the failing stage re-raises it from its own join()
         self._render(entry)
         return True
 

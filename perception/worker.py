@@ -69,7 +69,6 @@ class PerceptionWorker(Stage):
         self._log = latency_log or NullLatencyLog()
         self._epoch: int | None = None
         self.frames_processed = 0
-        self.upstream_failure: StageFailure | None = None
 
     def run_once(self) -> bool:
         """Process one frame; False at the end of the stream."""
@@ -80,7 +79,6 @@ class PerceptionWorker(Stage):
             self._emit(self._perception.flush())
             return False
         if isinstance(entry, StageFailure):
-            self.upstream_failure = entry
             self._results_out.put(entry, self.abort_event)
             return False
         self._process(entry)

@@ -18,7 +18,6 @@ logger = logging.getLogger("ballwatch")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
-DEMO_SOURCE = "synth:?seed=11&frames=90&width=960&height=540&fps=30"
 DEMO_DIR = Path("out/demo")
 
 

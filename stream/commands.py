@@ -16,7 +16,7 @@ from perception.evaluate import evaluate_outputs, format_report, write_rows
 from perception.labels import read_labels
 from perception.result import BallState, FrameResult
 from stream import app
-from stream.cli import DEMO_SOURCE, EXIT_INTERRUPTED, config_from_args
+from stream.cli import EXIT_INTERRUPTED, config_from_args
 from stream.errors import BallwatchError
 from stream.frame import BallTruth
 from stream.latency import read_log
@@ -75,10 +75,7 @@ def _demo(args: argparse.Namespace) -> int:
             setattr(args, name, value)
     if args.config == "default":
         args.config = "demo"
-    config = config_from_args(args, None)
-    if config.source == "":
-        config = config.model_copy(update={"source": DEMO_SOURCE})
-    outcome = app.run(config)
+    outcome = app.run(config_from_args(args, None))  # the source comes from the demo preset
     status = _finish(outcome, args.plot)
     print(f"demo outputs in {out_dir}/: overlay video, track CSV, latency log, latency plot")
     return status

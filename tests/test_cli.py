@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import pytest
 
 from stream.cli import EXIT_USER_ERROR, main
@@ -168,8 +169,6 @@ def test_truncated_mp4_writes_what_decodes_then_fails(
     out = tmp_path / "out.mp4"
 
     status = main(["run", str(clip), "-o", str(out), "--no-progress"])
-
-    import av
 
     err = capsys.readouterr().err
     assert status == EXIT_USER_ERROR
