@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,8 +157,21 @@ def _run_group(pipeline: Pipeline) -> bool:
     return False
 
 
-def run(config: AppConfig, *, extra_outputs: tuple[Output, ...] = ()) -> RunOutcome:
+SourceOpener = Callable[[AppConfig, SourceKind, LatencyLog], FrameSource]
+
+
+def run(
+    config: AppConfig,
+    *,
+    extra_outputs: tuple[Output, ...] = (),
+    detector: Detector | None = None,
+    source_opener: SourceOpener = open_configured_source,
+) -> RunOutcome:
     """Run one configured pipeline to the end (or Ctrl-C) and summarize it.
+
+    ``detector``: one already loaded and warmed up (a batch worker keeps one for all its
+    recordings); None builds the configured one. ``source_opener``: how the source is
+    opened (a batch chunk opens a frame range of a file).
 
     Raises:
         BallwatchError: a user mistake (bad source, weights, output path…), one line.
@@ -177,11 +191,12 @@ def run(config: AppConfig, *, extra_outputs: tuple[Output, ...] = ()) -> RunOutc
         if config.output.serve:
             resources.web = WebView.from_address(config.output.serve, config.output.serve_token)
         log = TeeLatencyLog(memory, hud_stats, *resources.logs, *_web_logs(resources.web))
-        source = open_configured_source(config, kind, log)
+        source = source_opener(config, kind, log)
         try:
             outputs = build_outputs(config.output, source.fps or 30.0)
-            detector = build_detector(config, plan)
-            detector.warm_up()
+            if detector is None:
+                detector = build_detector(config, plan)
+                detector.warm_up()
             int8_detector = load_int8_detector(config.detector, config.int8, detector)
         except BaseException:
             source.close()
