@@ -14,24 +14,24 @@ Not thread-safe: a writer and a sampler belong to the thread that builds the dat
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import math
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import supervision as sv
 from numpy.typing import NDArray
 from PIL import Image
+from supervision.dataset.formats.yolo import load_yolo_annotations
 
-from perception.labels import read_labels
 from stream.errors import BallwatchError, StreamError
 from stream.frame import BallTruth
 from stream.source import SourceKind
@@ -430,6 +430,10 @@ def synth_crop_stream(
 def read_coco_split(root: Path, split: str) -> list[CropSample]:
     """Read one split of a COCO folder written by :class:`CocoWriter` back into crops.
 
+    Our own parser, not supervision's ``from_coco``: that one drops the per-annotation
+    ``ball_group`` field the writer adds, and the group (the clip) is what keeps each
+    clip in one split.
+
     Raises:
         DatasetError: the split's annotation file is missing or unreadable.
     """
@@ -550,6 +554,9 @@ def _ball_from_box(x0: float, y0: float, w: float, h: float) -> BallTruth:
 def frames_from_coco(folder: Path, class_names: Sequence[str] = ()) -> Iterator[LabelledFrame]:
     """Frames of a COCO export folder (images plus ``_annotations.coco.json``).
 
+    supervision's ``DetectionDataset.from_coco`` parses the export (and rejects file names
+    that leave the folder); each frame's index is the image's position in the export.
+
     Args:
         folder: one split folder of the export.
         class_names: categories that are the ball; empty takes every category.
@@ -559,51 +566,58 @@ def frames_from_coco(folder: Path, class_names: Sequence[str] = ()) -> Iterator[
     """
     path = folder / ANNOTATION_FILE
     try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        dataset = sv.DetectionDataset.from_coco(str(folder), str(path))
+    except (OSError, ValueError, KeyError) as exc:
         msg = f"cannot read COCO annotations {path}: {exc}"
         raise DatasetError(msg) from exc
-    wanted = {
-        c["id"] for c in document["categories"] if not class_names or c["name"] in class_names
-    }
-    boxes: dict[int, list[BallTruth]] = {}
-    for annotation in document["annotations"]:
-        if annotation["category_id"] in wanted:
-            ball = _ball_from_box(*(float(v) for v in annotation["bbox"]))
-            boxes.setdefault(int(annotation["image_id"]), []).append(ball)
-    for entry in document["images"]:
-        name = str(entry["file_name"])
-        image = _load_bgr(folder / name)
-        yield LabelledFrame(
-            image, tuple(boxes.get(int(entry["id"]), [])), export_group(name), int(entry["id"])
-        )
+    wanted = [i for i, name in enumerate(dataset.classes) if not class_names or name in class_names]
+    for number, image_path in enumerate(dataset.image_paths):
+        balls = _balls_of(dataset.annotations[image_path], wanted)
+        name = Path(image_path).name
+        yield LabelledFrame(_load_bgr(Path(image_path)), balls, export_group(name), number)
+
+
+def _balls_of(detections: sv.Detections, class_ids: Sequence[int]) -> tuple[BallTruth, ...]:
+    """The boxes of ``detections`` whose class is in ``class_ids`` (all when empty)."""
+    balls = []
+    for (x0, y0, x1, y1), class_id in zip(detections.xyxy, detections.class_id, strict=True):
+        if not class_ids or int(class_id) in class_ids:
+            balls.append(_ball_from_box(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+    return tuple(balls)
 
 
 def frames_from_yolo(folder: Path, class_ids: Sequence[int] = ()) -> Iterator[LabelledFrame]:
     """Frames of a YOLO export folder (``images/`` and ``labels/`` with ``cls cx cy w h``).
 
+    supervision parses the labels (``load_yolo_annotations``, the reader behind
+    ``DetectionDataset.from_yolo``, which also checks ids against the class names).
+    Class names are not used here, and a split folder often comes without its
+    ``data.yaml``: the export's own (in or beside the folder) is used when present,
+    else an empty one.
+
     Args:
         folder: one split folder of the export (holding ``images`` and ``labels``).
         class_ids: YOLO class ids that are the ball; empty takes every class.
+
+    Raises:
+        DatasetError: a label file is malformed.
     """
-    images = sorted(
-        p for p in (folder / "images").iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}
-    )
-    for number, image_path in enumerate(images):
-        image = _load_bgr(image_path)
-        height, width = image.shape[:2]
-        label_path = folder / "labels" / f"{image_path.stem}.txt"
-        balls = []
-        lines = label_path.read_text().splitlines() if label_path.exists() else []
-        for line in lines:
-            parts = line.split()
-            if len(parts) < 5 or (class_ids and int(parts[0]) not in class_ids):
-                continue
-            cx, cy, w, h = (float(v) for v in parts[1:5])
-            balls.append(
-                _ball_from_box((cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height)
+    found = [p for p in (folder / "data.yaml", folder.parent / "data.yaml") if p.is_file()]
+    with tempfile.TemporaryDirectory(prefix="ballwatch-yolo-") as scratch:
+        data_yaml = found[0] if found else Path(scratch) / "data.yaml"
+        if not found:
+            data_yaml.write_text("names: []\n")
+        try:
+            _, image_paths, annotations = load_yolo_annotations(
+                str(folder / "images"), str(folder / "labels"), str(data_yaml)
             )
-        yield LabelledFrame(image, tuple(balls), export_group(image_path.name), number)
+        except (OSError, ValueError) as exc:
+            msg = f"cannot read YOLO export {folder}: {exc}"
+            raise DatasetError(msg) from exc
+    for number, image_path in enumerate(sorted(image_paths)):
+        balls = _balls_of(annotations[image_path], class_ids)
+        name = Path(image_path).name
+        yield LabelledFrame(_load_bgr(Path(image_path)), balls, export_group(name), number)
 
 
 # --- building a dataset folder ------------------------------------------------------------------
@@ -633,9 +647,16 @@ def build_dataset(
         splits: group name → split (:func:`assign_splits`); a group not listed goes to train.
         seed: seeds the crop placement.
     """
+    return write_samples(samples_from_frames(frames, recipe, seed), out_dir, splits)
+
+
+def write_samples(
+    samples: Iterable[CropSample], out_dir: Path, splits: dict[str, Split]
+) -> BuildReport:
+    """Write crops into a COCO folder, each into its group's split (train when not listed)."""
     writer = CocoWriter(out_dir)
     seen: dict[Split, set[str]] = {split: set() for split in Split}
-    for sample in samples_from_frames(frames, recipe, seed):
+    for sample in samples:
         split = splits.get(sample.group, Split.TRAIN)
         writer.add(split, sample)
         seen[split].add(sample.group)
@@ -665,97 +686,3 @@ def clip_images(path: Path) -> Iterator[NDArray[np.uint8]]:
         raise DatasetError(msg) from exc
     finally:
         source.close()
-
-
-# --- command line (the CLI module wires these into `ballwatch dataset`) -------------------------
-
-
-def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``ballwatch dataset``; sources can be mixed and repeated."""
-    parser.add_argument("--out", required=True, type=Path, help="output folder (COCO layout)")
-    parser.add_argument(
-        "--clip", nargs=2, action="append", default=[], metavar=("VIDEO", "LABELS"),
-        help="a labelled clip: video file and its Frame,Ball,x,y or Frame,Visibility,X,Y CSV",
-    )  # fmt: skip
-    parser.add_argument("--box-px", type=float, help="ball box side for clips (default: estimated)")
-    parser.add_argument("--synth", type=int, default=0, metavar="N", help="N synthetic matches")
-    parser.add_argument("--synth-seed", type=int, default=1000, help="seed of the first match")
-    parser.add_argument("--synth-frames", type=int, default=600, help="frames per synthetic match")
-    parser.add_argument(
-        "--coco", type=Path, action="append", default=[], help="a COCO export split folder"
-    )
-    parser.add_argument(
-        "--yolo", type=Path, action="append", default=[], help="a YOLO export split folder"
-    )
-    parser.add_argument("--class-name", action="append", default=[], help="ball class in exports")
-    parser.add_argument("--resolution", type=int, default=128, help="crop side = model resolution")
-    parser.add_argument(
-        "--stride", type=int, default=1, help="keep every Nth frame of clips and matches"
-    )
-    parser.add_argument(
-        "--negatives", type=float, default=0.3, help="ball-free crops per ball crop"
-    )
-    parser.add_argument("--min-box-px", type=float, default=12.0, help="smallest box side written")
-    parser.add_argument(
-        "--valid-fraction", type=float, default=0.2, help="share of clips held back"
-    )
-    parser.add_argument("--test-fraction", type=float, default=0.0, help="share of clips for test")
-    parser.add_argument("--seed", type=int, default=0, help="seeds crop placement")
-
-
-def _frames_from_args(
-    args: argparse.Namespace, recipe: CropRecipe
-) -> tuple[list[str], Iterator[LabelledFrame]]:
-    """Group names (for splitting) and the labelled frames of every source given."""
-    groups: list[str] = []
-    parts: list[Iterable[LabelledFrame]] = []
-    for video, labels in args.clip:
-        video_path, label_path = Path(video), Path(labels)
-        first = next(clip_images(video_path))
-        height, width = first.shape[:2]
-        truths = read_labels(label_path, width, height)
-        box = args.box_px if args.box_px else estimate_box_px(height, recipe)
-        groups.append(video_path.stem)
-        parts.append(
-            frames_from_clip(clip_images(video_path), truths, video_path.stem, box, args.stride)
-        )
-    seeds = list(range(args.synth_seed, args.synth_seed + args.synth))
-    groups.extend(f"synth-{seed}" for seed in seeds)
-    parts.append(frames_from_synth(seeds, args.synth_frames, args.stride))
-    for folder in args.coco:
-        exported = list(frames_from_coco(folder, args.class_name))
-        groups.extend(frame.group for frame in exported)
-        parts.append(exported)
-    for folder in args.yolo:
-        ids = [int(name) for name in args.class_name if name.isdigit()]
-        exported = list(frames_from_yolo(folder, ids))
-        groups.extend(frame.group for frame in exported)
-        parts.append(exported)
-    return groups, chain.from_iterable(parts)
-
-
-def run_dataset(args: argparse.Namespace) -> int:
-    """``ballwatch dataset``: build the folder; returns the exit status.
-
-    Raises:
-        DatasetError: no source given, too few clips to split, unreadable inputs.
-    """
-    if not (args.clip or args.synth or args.coco or args.yolo):
-        msg = "no source given; pass --clip VIDEO LABELS, --synth N, --coco DIR or --yolo DIR"
-        raise DatasetError(msg)
-    recipe = CropRecipe(
-        resolution=args.resolution,
-        min_box_px=args.min_box_px,
-        negatives_per_positive=args.negatives,
-    )
-    groups, frames = _frames_from_args(args, recipe)
-    splits = assign_splits(groups, args.valid_fraction, args.test_fraction)
-    report = build_dataset(frames, args.out, recipe, splits, args.seed)
-    for split in Split:
-        logger.info(
-            "%s: %d crops from %s",
-            split.value,
-            report.images[split],
-            ", ".join(report.groups[split]) or "-",
-        )
-    return 0

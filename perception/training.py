@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +52,7 @@ from perception.detector import Precision
 from perception.errors import PerceptionError
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
-from perception.weights import CheckpointMeta, load_checkpoint, save_ball_checkpoint
+from perception.weights import CheckpointMeta, load_checkpoint, load_into, save_ball_checkpoint
 from stream.synth import parse_synth_uri
 
 logger = logging.getLogger(__name__)
@@ -381,7 +381,9 @@ def _streams(cfg: TrainConfig, start_step: int) -> tuple[Iterator[CropSample], l
     root = Path(cfg.data)
     train = read_coco_split(root, "train")
     valid = read_coco_split(root, "valid")
-    return coco_crop_stream(train, cfg.seed + start_step), valid[: cfg.loop.eval_crops]
+    # a fixed spread of the held-back crops: the folder lists them clip by clip
+    picked = np.random.default_rng(0).permutation(len(valid))[: cfg.loop.eval_crops]
+    return coco_crop_stream(train, cfg.seed + start_step), [valid[i] for i in sorted(picked)]
 
 
 def _balanced(stream: Iterator[CropSample], count: int) -> list[CropSample]:
@@ -426,7 +428,7 @@ class _LoopState:
 
     def load(self, path: Path) -> None:
         """Restore from :meth:`save`'s file."""
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.schedule.load_state_dict(payload["schedule"])
@@ -450,8 +452,10 @@ def _new_state(cfg: TrainConfig, device: str) -> _LoopState:
         state.load(state_path)
         logger.info("resumed from %s at step %d", state_path, state.step)
     elif cfg.init not in {"scratch", "coco"}:
-        weights = torch.load(cfg.init, map_location="cpu", weights_only=False)
-        model.load_state_dict(weights.get("model", weights))
+        # our .safetensors or a .pth read with weights_only=True: no pickle code runs
+        checkpoint = load_checkpoint(Path(cfg.init))
+        state_dict = {name: tensor.float() for name, tensor in checkpoint.state_dict.items()}
+        load_into(model, replace(checkpoint, state_dict=state_dict), f"--init {cfg.init}")
         logger.info("initialised from %s", cfg.init)
     return state
 
@@ -790,6 +794,7 @@ class TrainFile(BaseModel):
     steps: int | None = Field(None, ge=1)
     warmup_steps: int | None = Field(None, ge=0)
     checkpoint_every: int | None = Field(None, ge=1)
+    eval_crops: int | None = Field(None, ge=2)
     mixed_precision: bool | None = None
     device: Literal["auto", "cpu", "cuda"] | None = None
     threads: int | None = Field(None, ge=1)
@@ -865,6 +870,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         steps=merged.steps or defaults.steps,
         warmup_steps=warmup,
         checkpoint_every=merged.checkpoint_every or defaults.checkpoint_every,
+        eval_crops=merged.eval_crops or defaults.eval_crops,
     )
     return TrainConfig(
         data=merged.data,

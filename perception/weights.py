@@ -47,6 +47,59 @@ _QUERY_KEY = "refpoint_embed.weight"
 _CLASS_KEY = "class_embed.bias"
 
 
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+SYNTH_MODEL_NAME = "ball-nano-synth.safetensors"
+REAL_MODEL_NAME = "ball-nano-real.safetensors"
+
+
+@dataclass(frozen=True, slots=True)
+class WeightsChoice:
+    """The weights a run loads and why (printed when the run starts).
+
+    Attributes:
+        path: the file; None leaves the choice to rfdetr (its COCO checkpoint, downloaded once).
+        reason: one line for the user.
+    """
+
+    path: Path | None
+    reason: str
+
+
+def choose_weights(
+    configured: str | None, source_kind: str, models_dir: Path = MODELS_DIR
+) -> WeightsChoice:
+    """Which weights a run loads: the one decision point.
+
+    ``--weights`` (``detector.weights``) always wins. Otherwise a synthetic source gets the
+    bundled synthetic model, which was trained on exactly those pitches, and every other
+    source (a file, a camera, a stream: real footage) gets the bundled real-footage model;
+    the synthetic model knows nothing of real broadcasts and locks onto scoreboard clutter
+    there. When the preferred bundled file is missing the other one is used, and with none
+    rfdetr's COCO checkpoint is the last resort.
+
+    Args:
+        configured: ``detector.weights`` (None when not set).
+        source_kind: ``synth``, ``file``, ``camera`` or ``network``.
+        models_dir: folder of the bundled models.
+    """
+    if configured:
+        return WeightsChoice(Path(configured), "given with --weights / detector.weights")
+    synth, real = models_dir / SYNTH_MODEL_NAME, models_dir / REAL_MODEL_NAME
+    if source_kind == "synth":
+        preferred = (synth, "bundled synthetic model: the source is the synthetic match")
+        fallback = (real, "bundled real-footage model (the synthetic model is missing)")
+    else:
+        preferred = (
+            real,
+            f"bundled real-footage model: the source is real footage ({source_kind})",
+        )
+        fallback = (synth, "bundled synthetic model: the real-footage model is missing")
+    for path, reason in (preferred, fallback):
+        if path.is_file():
+            return WeightsChoice(path, reason)
+    return WeightsChoice(None, "no bundled model: rfdetr's COCO checkpoint (downloaded once)")
+
+
 @dataclass(frozen=True, slots=True)
 class CheckpointMeta:
     """What a checkpoint says about the model it holds (None where it does not say).

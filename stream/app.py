@@ -12,13 +12,15 @@ from configs.app_config import AppConfig, OutputConfig
 from overlays.drawers import BallMarker, Hud, Trail
 from overlays.live_stats import ProgressEvents, ProgressOutput, RollingHudStats
 from overlays.output import Drawer, Output
-from overlays.outputs import MultiOutput, TrackCsvOutput, VideoFileOutput, WindowOutput
+from overlays.outputs import MultiOutput, VideoFileOutput, WindowOutput
+from overlays.track_csv import TrackCsvOutput
 from overlays.web import WebView
 from perception.detector import Detector
 from perception.int8_switch import build_int8_switch, load_int8_detector
 from perception.precision import PrecisionPlan, resolve_precision
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
+from perception.weights import choose_weights
 from stream.latency import (
     DropEvent,
     JsonlLatencyLog,
@@ -31,14 +33,11 @@ from stream.latency import (
 from stream.latency_summary import LatencySummary, summarize
 from stream.pipeline import Pipeline, QueueSettings, assemble
 from stream.queues import DropCause, DropPolicy
+from stream.signals import stop_reason
 from stream.source import FrameSource, SourceKind
 from stream.sources import SourceOptions, kind_from_uri, open_source
 
 logger = logging.getLogger(__name__)
-
-BUNDLED_WEIGHTS = (
-    Path(__file__).resolve().parents[1] / "perception" / "models" / ("ball-nano-synth.safetensors")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +50,7 @@ class RunOutcome:
     events: list[RunEvent]
     is_interrupted: bool
     plan: PrecisionPlan
+    stopped_by: str | None = None  # the signal that stopped the run (SIGINT = Ctrl-C)
 
 
 def source_kind(config: AppConfig) -> SourceKind:
@@ -98,8 +98,9 @@ def build_detector(config: AppConfig, plan: PrecisionPlan) -> Detector:
         return Int8Detector.load(
             plan.int8_artifact, threshold=detector.threshold, threads=detector.threads
         )
-    bundled = BUNDLED_WEIGHTS if BUNDLED_WEIGHTS.is_file() else None
-    return RfDetrDetector.from_config(config.detector, plan, bundled_weights=bundled)
+    choice = choose_weights(config.detector.weights, source_kind(config).value)
+    logger.info("weights: %s (%s)", choice.path or "rfdetr COCO", choice.reason)
+    return RfDetrDetector.from_config(config.detector, plan, bundled_weights=choice.path)
 
 
 def build_outputs(cfg: OutputConfig, fps: float) -> list[Output]:
@@ -141,20 +142,29 @@ class _Resources:
             self.web.close()  # idempotent: the renderer may have closed it already
 
 
-def _run_group(pipeline: Pipeline) -> bool:
-    """Run to the end; on Ctrl-C stop gracefully (a second Ctrl-C aborts). True if interrupted."""
+def _run_group(pipeline: Pipeline) -> str | None:
+    """Run to the end; on Ctrl-C (or SIGTERM/SIGHUP, see stream/signals.py) stop gracefully.
+
+    A second interrupt aborts at once: the stages stop without draining, and the
+    outputs are still closed (the video plays up to its last fragment).
+
+    Returns:
+        None at the end of the stream, else the signal that stopped the run.
+    """
     try:
         pipeline.group.run()
-    except KeyboardInterrupt:
-        logger.warning("interrupted: finishing the frames in flight and closing the outputs")
+    except KeyboardInterrupt as interrupt:
+        reason = stop_reason(interrupt)
+        logger.warning("%s: finishing the frames in flight and closing the outputs", reason)
         pipeline.group.stop()
         try:
             pipeline.group.finish()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as second:
+            logger.warning("%s again: stopping at once", stop_reason(second))
             pipeline.group.abort()
             pipeline.group.join()
-        return True
-    return False
+        return reason
+    return None
 
 
 SourceOpener = Callable[[AppConfig, SourceKind, LatencyLog], FrameSource]
@@ -222,7 +232,8 @@ def run(
             queue_settings(config, kind),
             is_realtime=config.stream.realtime,
         )
-        is_interrupted = _run_group(pipeline)
+        stopped_by = _run_group(pipeline)
+        is_interrupted = stopped_by is not None
         if switch is not None:
             switch.close()  # the final decision on the last window
         log.write(RunEvent("end", time.monotonic_ns(), {"interrupted": is_interrupted}))
@@ -230,7 +241,7 @@ def run(
         resources.close()
     records, drops, events = _split(memory)
     return RunOutcome(
-        summarize(records, drops, events), records, drops, events, is_interrupted, plan
+        summarize(records, drops, events), records, drops, events, is_interrupted, plan, stopped_by
     )
 
 

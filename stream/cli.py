@@ -12,6 +12,7 @@ from typing import Any
 
 from configs.app_config import AppConfig, ConfigError, load_config, parse_override, preset_path
 from stream.errors import BallwatchError, StageFailedError
+from stream.signals import stop_on_signals, stop_reason
 
 logger = logging.getLogger("ballwatch")
 
@@ -113,12 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--rows", help="write per-frame results to this CSV")
     _add_run_options(evaluate)
     _add_training_commands(commands)
+    from stream.batch.arguments import add_batch_arguments  # noqa: PLC0415
+
+    add_batch_arguments(commands.add_parser("batch", help="many recordings, resumably (Ray)"))
     return parser
 
 
 def _add_training_commands(commands: Any) -> None:
     """dataset, train and qat: their options live beside their code (imported lazily)."""
-    from perception.dataset import add_dataset_arguments  # noqa: PLC0415
+    from perception.dataset_cli import add_dataset_arguments  # noqa: PLC0415
     from perception.qat import add_qat_arguments  # noqa: PLC0415
     from perception.training import add_train_arguments  # noqa: PLC0415
 
@@ -153,7 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stream import commands  # noqa: PLC0415 - keeps `--help` fast (torch loads lazily)
 
     try:
-        return commands.dispatch(args)
+        with stop_on_signals():  # SIGTERM/SIGHUP stop a run like Ctrl-C (main thread only)
+            return commands.dispatch(args)
+    except KeyboardInterrupt as interrupt:  # before or after the pipeline ran
+        reason = stop_reason(interrupt)
+        print(f"ballwatch: stopped by {reason}", file=sys.stderr)
+        return EXIT_INTERRUPTED if reason == "SIGINT" else 0
     except (BallwatchError, ConfigError) as error:
         return _fail(_user_message(error))
     except StageFailedError as error:

@@ -22,6 +22,7 @@ from stream.frame import BallTruth
 from stream.latency import read_log
 from stream.latency_plot import plot_latency
 from stream.latency_summary import format_summary, summarize
+from stream.signals import STOP_SIGNAL_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,12 @@ def dispatch(args: argparse.Namespace) -> int:
     handlers = {"run": _run, "demo": _demo, "report": _report, "eval": _eval}
     if args.command in handlers:
         return handlers[args.command](args)
+    if args.command == "batch":
+        from stream.batch.command import run_batch  # noqa: PLC0415 - Ray and torch load lazily
+
+        return run_batch(args)
     if args.command == "dataset":
-        from perception.dataset import run_dataset  # noqa: PLC0415
+        from perception.dataset_cli import run_dataset  # noqa: PLC0415
 
         return run_dataset(args)
     if args.command == "train":
@@ -49,6 +54,9 @@ def _finish(outcome: app.RunOutcome, plot: str | None) -> int:
     if plot:
         plot_latency(outcome.records, outcome.drops, Path(plot))
         print(f"latency plot: {plot}")
+    if outcome.stopped_by in STOP_SIGNAL_NAMES:  # systemd, docker stop, timeout: a clean stop
+        print(f"stopped by {outcome.stopped_by}: outputs were finalized", file=sys.stderr)
+        return 0
     if outcome.is_interrupted:
         print("interrupted: outputs were finalized up to the last frame", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -20,7 +20,6 @@ from perception.dataset import (
     DatasetError,
     LabelledFrame,
     Split,
-    add_dataset_arguments,
     assign_splits,
     build_dataset,
     export_group,
@@ -31,9 +30,9 @@ from perception.dataset import (
     negative_crop,
     positive_crop,
     read_coco_split,
-    run_dataset,
     samples_from_frames,
 )
+from perception.dataset_cli import add_dataset_arguments, run_dataset
 from stream.frame import BallTruth
 
 MARK = np.array([255, 0, 255], dtype=np.uint8)  # magenta: appears nowhere else

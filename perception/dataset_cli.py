@@ -1,0 +1,230 @@
+"""``ballwatch dataset``: options, sources and the build (the CLI module wires these in).
+
+Sources mix and repeat: labelled clips (both label formats), synthetic matches, COCO and
+YOLO exports (stretched ones put back to their frame size), and unlabelled clips whose still
+parts give hard negatives and backgrounds for pasted balls (:mod:`perception.real_data`).
+
+Splits are by group, never by frame: a group is a clip, a sub-clip (``--subclip N`` cuts
+clips into runs of N frames named ``clip@k``), an export's clip or a synthetic match.
+``--hold-out GLOB`` names the groups kept out of training (written to ``valid``); without
+it, whole groups are assigned by hash (:func:`perception.dataset.assign_splits`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
+from pathlib import Path
+
+from perception.dataset import (
+    BuildReport,
+    CropRecipe,
+    CropSample,
+    DatasetError,
+    LabelledFrame,
+    Split,
+    assign_splits,
+    clip_images,
+    estimate_box_px,
+    frames_from_clip,
+    frames_from_coco,
+    frames_from_synth,
+    frames_from_yolo,
+    samples_from_frames,
+    write_samples,
+)
+from perception.labels import read_labels
+from perception.real_data import (
+    StillClip,
+    pasted_samples,
+    static_negatives,
+    still_clip,
+    unstretched_frame,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``ballwatch dataset``; sources can be mixed and repeated."""
+    parser.add_argument("--out", required=True, type=Path, help="output folder (COCO layout)")
+    parser.add_argument(
+        "--clip", nargs=2, action="append", default=[], metavar=("VIDEO", "LABELS"),
+        help="a labelled clip: video file and its Frame,Ball,x,y or Frame,Visibility,X,Y CSV",
+    )  # fmt: skip
+    parser.add_argument("--box-px", type=float, help="ball box side for clips (default: estimated)")
+    parser.add_argument("--synth", type=int, default=0, metavar="N", help="N synthetic matches")
+    parser.add_argument("--synth-seed", type=int, default=1000, help="seed of the first match")
+    parser.add_argument("--synth-frames", type=int, default=600, help="frames per synthetic match")
+    parser.add_argument(
+        "--coco", type=Path, action="append", default=[], help="a COCO export split folder"
+    )
+    parser.add_argument(
+        "--yolo", type=Path, action="append", default=[], help="a YOLO export split folder"
+    )
+    parser.add_argument(
+        "--yolo-stretched", nargs=2, action="append", default=[], metavar=("DIR", "WxH"),
+        help="a YOLO split folder whose images were stretched from WxH frames (put back)",
+    )  # fmt: skip
+    parser.add_argument("--class-name", action="append", default=[], help="ball class in exports")
+    parser.add_argument(
+        "--background", type=Path, action="append", default=[], metavar="VIDEO",
+        help="an unlabelled clip: its still parts give hard negatives and paste backgrounds",
+    )  # fmt: skip
+    parser.add_argument("--paste", type=int, default=0, metavar="N", help="N pasted-ball crops")
+    parser.add_argument(
+        "--still-negatives", type=int, default=0, metavar="N",
+        help="N ball-free crops over still clutter (scoreboards, logos, lines)",
+    )  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1, help="passes over labelled frames")
+    parser.add_argument("--subclip", type=int, default=0, metavar="FRAMES", help="sub-clip length")
+    parser.add_argument(
+        "--hold-out", action="append", default=[], metavar="GLOB",
+        help="groups kept out of training (written to valid); the rest is train",
+    )  # fmt: skip
+    parser.add_argument("--resolution", type=int, default=128, help="crop side = model resolution")
+    parser.add_argument(
+        "--stride", type=int, default=1, help="keep every Nth frame of clips and matches"
+    )
+    parser.add_argument(
+        "--negatives", type=float, default=0.3, help="ball-free crops per ball crop"
+    )
+    parser.add_argument("--min-box-px", type=float, default=12.0, help="smallest box side written")
+    parser.add_argument(
+        "--valid-fraction", type=float, default=0.2, help="share of clips held back"
+    )
+    parser.add_argument("--test-fraction", type=float, default=0.0, help="share of clips for test")
+    parser.add_argument("--seed", type=int, default=0, help="seeds crop placement")
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        msg = f"--yolo-stretched size {text!r} is not WIDTHxHEIGHT, e.g. 1280x720"
+        raise DatasetError(msg) from exc
+    return width, height
+
+
+def _subclip(frames: Iterable[LabelledFrame], length: int) -> Iterator[LabelledFrame]:
+    """Rename each frame's group to its sub-clip, ``clip@k`` for frames ``k*length...``."""
+    for frame in frames:
+        group = f"{frame.group}@{frame.frame_index // length}"
+        yield LabelledFrame(frame.image, frame.balls, group, frame.frame_index)
+
+
+def _clip_frames(args: argparse.Namespace, recipe: CropRecipe) -> Iterator[LabelledFrame]:
+    for video, labels in args.clip:
+        video_path, label_path = Path(video), Path(labels)
+        first = next(clip_images(video_path))
+        height, width = first.shape[:2]
+        truths = read_labels(label_path, width, height)
+        box = args.box_px if args.box_px else estimate_box_px(height, recipe)
+        frames = frames_from_clip(
+            clip_images(video_path), truths, video_path.stem, box, args.stride
+        )
+        yield from _subclip(frames, args.subclip) if args.subclip else frames
+
+
+def _export_frames(args: argparse.Namespace) -> Iterator[LabelledFrame]:
+    ids = [int(name) for name in args.class_name if name.isdigit()]
+    for folder in args.coco:
+        yield from _in_folder(frames_from_coco(folder, args.class_name), folder)
+    for folder in args.yolo:
+        yield from _in_folder(frames_from_yolo(folder, ids), folder)
+    for folder, size in args.yolo_stretched:
+        width, height = _parse_size(size)
+        for frame in _in_folder(frames_from_yolo(Path(folder), ids), Path(folder)):
+            yield unstretched_frame(frame, width, height)
+
+
+def _in_folder(frames: Iterable[LabelledFrame], folder: Path) -> Iterator[LabelledFrame]:
+    """Prefix each export frame's group with its set and split folder (``set-split-clip``).
+
+    Exports reuse clip names across their split folders; the prefix keeps a held-out
+    folder's frames apart from the training folder's.
+    """
+    prefix = f"{folder.resolve().parent.name}-{folder.name}"
+    for frame in frames:
+        yield LabelledFrame(frame.image, frame.balls, f"{prefix}-{frame.group}", frame.frame_index)
+
+
+def labelled_frames(args: argparse.Namespace, recipe: CropRecipe) -> list[LabelledFrame]:
+    """Every labelled frame of the sources given (clips, synthetic matches, exports)."""
+    seeds = list(range(args.synth_seed, args.synth_seed + args.synth))
+    synth = frames_from_synth(seeds, args.synth_frames, args.stride)
+    return list(chain(_clip_frames(args, recipe), synth, _export_frames(args)))
+
+
+def choose_splits(groups: Sequence[str], args: argparse.Namespace) -> dict[str, Split]:
+    """Group → split: the ``--hold-out`` globs go to valid, else hash-assigned whole groups."""
+    if not args.hold_out:
+        return assign_splits(groups, args.valid_fraction, args.test_fraction)
+    splits = {
+        group: Split.VALID
+        if any(fnmatch.fnmatchcase(group, pattern) for pattern in args.hold_out)
+        else Split.TRAIN
+        for group in groups
+    }
+    if Split.VALID not in splits.values():
+        msg = f"--hold-out {args.hold_out!r} matches no group; groups are {sorted(set(groups))!r}"
+        raise DatasetError(msg)
+    return splits
+
+
+def _extra_samples(
+    args: argparse.Namespace, train: list[LabelledFrame], recipe: CropRecipe
+) -> Iterator[CropSample]:
+    """Pasted balls and still negatives, cut from training frames and background clips only."""
+    clips: list[StillClip] = [
+        still_clip(list(clip_images(path)), path.stem) for path in args.background
+    ]
+    if args.paste:
+        yield from pasted_samples(train, clips, args.paste, recipe, args.seed + 1)
+    if args.still_negatives:
+        if not clips:
+            msg = "--still-negatives needs at least one --background VIDEO"
+            raise DatasetError(msg)
+        yield from static_negatives(clips, args.still_negatives, recipe, args.seed + 2)
+
+
+def build(args: argparse.Namespace, recipe: CropRecipe) -> BuildReport:
+    """Cut every sample the options ask for and write the COCO folder."""
+    frames = labelled_frames(args, recipe)
+    splits = choose_splits([frame.group for frame in frames], args)
+    train = [frame for frame in frames if splits[frame.group] is Split.TRAIN]
+    held = [frame for frame in frames if splits[frame.group] is not Split.TRAIN]
+    passes = [samples_from_frames(held, recipe, args.seed)]
+    passes += [samples_from_frames(train, recipe, args.seed + 10 * k) for k in range(args.repeat)]
+    return write_samples(chain(*passes, _extra_samples(args, train, recipe)), args.out, splits)
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    """``ballwatch dataset``: build the folder; returns the exit status.
+
+    Raises:
+        DatasetError: no source given, too few clips to split, unreadable inputs.
+    """
+    if not (args.clip or args.synth or args.coco or args.yolo or args.yolo_stretched):
+        msg = (
+            "no source given; pass --clip VIDEO LABELS, --synth N, --coco DIR, --yolo DIR "
+            "or --yolo-stretched DIR WxH"
+        )
+        raise DatasetError(msg)
+    recipe = CropRecipe(
+        resolution=args.resolution,
+        min_box_px=args.min_box_px,
+        negatives_per_positive=args.negatives,
+    )
+    report = build(args, recipe)
+    for split in Split:
+        logger.info(
+            "%s: %d crops from %s",
+            split.value,
+            report.images[split],
+            ", ".join(report.groups[split]) or "-",
+        )
+    return 0
