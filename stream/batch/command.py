@@ -1,0 +1,130 @@
+"""``ballwatch batch``: many recordings, resumably, on this machine or a Ray cluster."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from configs.app_config import AppConfig
+from perception.detector import Detector
+from perception.precision import resolve_precision
+from stream import app
+from stream.batch.book import BatchBook, ChunkPlan, plan_recordings
+from stream.batch.inputs import expand_inputs
+from stream.batch.local_runner import BatchJob, run_local
+from stream.batch.progress import BatchProgress
+from stream.batch.ray_runner import RayOptions, run_on_ray
+from stream.batch.task import BatchLayout, BatchSettings, DetectorFactory
+from stream.cli import EXIT_INTERRUPTED, config_from_args
+from stream.errors import BallwatchError
+
+logger = logging.getLogger(__name__)
+
+EXIT_SOME_FAILED = 1
+
+
+def default_detector(config: AppConfig) -> Detector:
+    """The detector ``ballwatch run`` would build, warmed up (once per worker)."""
+    plan = resolve_precision(
+        config.detector.precision, config.detector.device, config.detector.int8_artifact
+    )
+    detector = app.build_detector(config, plan)
+    detector.warm_up()
+    return detector
+
+
+def load_factory(spec: str | None) -> DetectorFactory:
+    """``module:function`` imported, or :func:`default_detector`.
+
+    Raises:
+        BallwatchError: the spec does not name an importable function.
+    """
+    if spec is None:
+        return default_detector
+    module_name, _, function = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError, ValueError) as exc:
+        msg = f"--detector-factory {spec!r} is not an importable MODULE:FUNCTION ({exc})"
+        raise BallwatchError(msg) from exc
+    if not callable(factory):
+        msg = f"--detector-factory {spec!r} is not a function"
+        raise BallwatchError(msg)
+    return factory  # type: ignore[no-any-return]
+
+
+def batch_config(args: argparse.Namespace) -> AppConfig:
+    """``run``'s config from the same flags, with the replay policy forced: nothing dropped."""
+    config = config_from_args(args, None)
+    stream = config.stream.model_copy(update={"queue_policy": "block", "realtime": False})
+    detector = config.detector
+    if detector.threads == 0:
+        detector = detector.model_copy(update={"threads": max(args.threads, 1)})
+    return config.model_copy(update={"stream": stream, "detector": detector})
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.retries < 0 or args.threads < 1 or (args.workers is not None and args.workers < 1):
+        msg = "--retries must be >= 0, --threads and --workers >= 1"
+        raise BallwatchError(msg)
+    if args.chunk_s < 0 or args.overlap_s < 0:
+        msg = "--chunk-s and --overlap-s must be >= 0 seconds"
+        raise BallwatchError(msg)
+    if args.overlay and args.chunk_s > 0:
+        msg = "--overlay cannot be combined with --chunk-s (chunk videos are not joined); drop one"
+        raise BallwatchError(msg)
+
+
+def _run(job: BatchJob, args: argparse.Namespace) -> bool:
+    if args.local:
+        return run_local(job)
+    options = RayOptions(
+        args.ray_address, args.cpus, args.threads, args.gpus_per_task, args.workers
+    )
+    return run_on_ray(job, options)
+
+
+def _quiet_runs(*, is_verbose: bool) -> None:
+    """Per-recording INFO lines (opened, precision, tiles) would bury the bars: warnings only."""
+    if not is_verbose:
+        for name in ("stream.app", "stream.sources", "perception"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Run the batch; 0 when every recording is done, 1 when some failed, 130 on Ctrl-C."""
+    _check_args(args)
+    _quiet_runs(is_verbose=getattr(args, "verbose", False))
+    settings = BatchSettings(batch_config(args), Path(args.out), write_video=args.overlay)
+    factory = load_factory(args.detector_factory)
+    recordings = expand_inputs(args.inputs)
+    try:
+        settings.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"cannot create the output folder {args.out!r} ({exc.strerror}); choose another"
+        raise BallwatchError(msg) from exc
+    layout = BatchLayout(settings.out_dir)
+    tracker = settings.config.tracker
+    settle_frames = tracker.history + tracker.lag_frames + tracker.smooth_frames + 2
+    cut = ChunkPlan(args.chunk_s, args.overlap_s, settle_frames)
+    plan = plan_recordings(layout, recordings, cut)
+    progress = BatchProgress(len(recordings), plan.frames_total, is_enabled=not args.no_progress)
+    book = BatchBook(layout, recordings, plan, progress)
+    job = BatchJob(settings, plan.tasks, factory, book.on_result, progress, args.retries + 1)
+    try:
+        with logging_redirect_tqdm():
+            interrupted = _run(job, args)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        progress.close()
+        book.write()
+    sys.stderr.write(book.report() + "\n")
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_SOME_FAILED if book.failed else 0
