@@ -580,7 +580,8 @@ def frames_from_coco(folder: Path, class_names: Sequence[str] = ()) -> Iterator[
 def _balls_of(detections: sv.Detections, class_ids: Sequence[int]) -> tuple[BallTruth, ...]:
     """The boxes of ``detections`` whose class is in ``class_ids`` (all when empty)."""
     balls = []
-    for (x0, y0, x1, y1), class_id in zip(detections.xyxy, detections.class_id, strict=True):
+    ids = detections.class_id if detections.class_id is not None else [-1] * len(detections)
+    for (x0, y0, x1, y1), class_id in zip(detections.xyxy, ids, strict=True):
         if not class_ids or int(class_id) in class_ids:
             balls.append(_ball_from_box(float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
     return tuple(balls)
