@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -U pip
 	# torch/torchvision first, pinned to the releases this machine keeps as local wheels
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -e ".[int8,train]" --group dev
+	$(BIN)/python -m pip install -q -e ".[int8,train,batch]" --group dev
 	touch $(STAMP)
 
 install: $(STAMP)
