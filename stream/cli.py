@@ -12,6 +12,7 @@ from typing import Any
 
 from configs.app_config import AppConfig, ConfigError, load_config, parse_override, preset_path
 from stream.errors import BallwatchError, StageFailedError
+from stream.noise import hide_library_noise
 from stream.signals import stop_on_signals, stop_reason
 
 logger = logging.getLogger("ballwatch")
@@ -91,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ballwatch", description="Detect and track a tiny ball in video with RF-DETR."
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and every library warning"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the pipeline on a file, camera, stream or synth:")
@@ -154,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        hide_library_noise()
     from stream import commands  # noqa: PLC0415 - keeps `--help` fast (torch loads lazily)
 
     try:
