@@ -1,0 +1,231 @@
+"""Real-footage scoreboard: every labelled real clip and image set through the whole path.
+
+Clips run the search -> detector -> tracker path of ``ballwatch run``/``eval`` in replay (nothing
+dropped; :func:`perception.evaluate.run_eval`, the replay preset's settings, FP32 on CPU) and are
+scored at 4 px. Still images get a full native-tile search; a hit is a top-1 detection within
+4 px of the labelled box centre. Also: the static-lock check on the unlabelled 1080p tennis clip
+(the longest run of `seen` frames within 3 px of each other) and synthetic seeds nobody trained or
+tuned on (with the synthetic model, the default for ``synth:`` sources).
+
+    .venv/bin/python bench/real.py                        # everything (about 15 min on 2 cores)
+    .venv/bin/python bench/real.py --held-out-only        # the held-out rows only
+
+The split is the one ``configs/train-real.yaml``'s data was built with (README, "The real
+model"): badminton train_00001 frames 220-316, tennis_roboflow/test and volleyball clip_four
+were never used in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from configs.app_config import AppConfig, load_config, preset_path
+from perception.dataset import LabelledFrame, clip_images, frames_from_yolo
+from perception.detector import Precision
+from perception.evaluate import EvalReport, run_eval
+from perception.labels import read_labels
+from perception.precision import PrecisionPlan
+from perception.real_data import unstretched_frame
+from perception.rfdetr_detector import RfDetrDetector
+from perception.search import BallSearch
+from perception.tracker import BallTracker
+from stream.frame import Frame
+from stream.synth import SynthMatch, parse_synth_uri
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "real"
+REAL_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-real.safetensors"
+SYNTH_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-synth.safetensors"
+SYNTH_SEEDS = (515151, 626262, 737373)  # never used in training nor tuned on
+
+# sport, name, video, labels, first frame, end frame (exclusive, None = to the end), held out
+CLIPS = (
+    ("badminton", "train_00001 f220-316", "badminton_bwf/train_00001", 220, None, True),
+    ("badminton", "train_00001 f0-219", "badminton_bwf/train_00001", 0, 220, False),
+    ("badminton", "train_00008", "badminton_bwf/train_00008", 0, None, False),
+)
+# sport, name, folder, stretched-from size, which groups, held out
+STILLS = (
+    ("tennis", "roboflow test", "tennis_roboflow/test", None, "", True),
+    ("tennis", "roboflow valid", "tennis_roboflow/valid", None, "", False),
+    ("volleyball", "clip_four", "volleyball_roboflow/*", (1280, 720), "clip_four", True),
+    ("volleyball", "clips one-three", "volleyball_roboflow/*", (1280, 720), "-clip_four", False),
+)
+
+
+def detector_for(weights: Path, config: AppConfig, threads: int) -> RfDetrDetector:
+    detector_config = config.detector.model_copy(
+        update={"weights": str(weights), "threads": threads}
+    )
+    plan = PrecisionPlan("cpu", Precision.FP32, "cpu: fp32 (bench)")
+    detector = RfDetrDetector.from_config(detector_config, plan)
+    detector.warm_up()
+    return detector
+
+
+def clip_frames(video: Path, start: int, stop: int | None) -> Iterator[Frame]:
+    """The clip's frames ``start..stop-1``, re-indexed from 0, 30 fps timestamps."""
+    for index, image in enumerate(clip_images(video)):
+        if index < start or (stop is not None and index >= stop):
+            continue
+        yield Frame(index - start, image, (index - start) / 30.0, time.monotonic_ns())
+
+
+def score_clip(
+    detector: RfDetrDetector, config: AppConfig, video: Path, start: int, stop: int | None
+) -> tuple[EvalReport, float]:
+    truths = read_labels(video.with_suffix(".csv"), 1280, 720)
+    truths = truths[start:stop]
+    frames = list(clip_frames(video, start, stop))
+    began = time.perf_counter()
+    report = run_eval(
+        frames, BallSearch(detector, config.search), BallTracker(config.tracker), truths, 4.0
+    )
+    return report, len(frames) / (time.perf_counter() - began)
+
+
+def still_frames(
+    root: Path, pattern: str, size: tuple[int, int] | None, groups: str
+) -> list[LabelledFrame]:
+    frames: list[LabelledFrame] = []
+    for folder in sorted(root.glob(pattern)):
+        if not (folder / "images").is_dir():
+            continue
+        for frame in frames_from_yolo(folder):
+            keep = not groups or (
+                groups[1:] not in frame.group if groups.startswith("-") else groups in frame.group
+            )
+            if keep:
+                frames.append(unstretched_frame(frame, *size) if size else frame)
+    return frames
+
+
+def score_stills(
+    detector: RfDetrDetector, config: AppConfig, frames: list[LabelledFrame]
+) -> tuple[int, int, float]:
+    """Hits (top-1 within 4 px of a labelled centre), images with a ball, images per second."""
+    search = BallSearch(detector, config.search)
+    hits = with_ball = 0
+    began = time.perf_counter()
+    for number, still in enumerate(frames):
+        frame = Frame(number, still.image, 0.0, 0)
+        found = search.step(frame, None).detections
+        if not still.balls:
+            continue
+        with_ball += 1
+        if len(found):
+            best = int(np.argmax(found.confidence))
+            x0, y0, x1, y1 = found.xyxy[best]
+            cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+            hits += any(np.hypot(cx - b.x, cy - b.y) <= 4.0 for b in still.balls)
+    return hits, with_ball, len(frames) / (time.perf_counter() - began)
+
+
+def longest_static_run(xs: list[float], ys: list[float], seen: list[bool], radius: float) -> int:
+    """Longest run of consecutive `seen` frames all within ``radius`` px of the run's first."""
+    best = run = 0
+    anchor = (0.0, 0.0)
+    for x, y, is_seen in zip(xs, ys, seen, strict=True):
+        if is_seen and run and np.hypot(x - anchor[0], y - anchor[1]) <= radius:
+            run += 1
+        elif is_seen:
+            run, anchor = 1, (x, y)
+        else:
+            run = 0
+        best = max(best, run)
+    return best
+
+
+def static_lock(detector: RfDetrDetector, config: AppConfig, root: Path) -> tuple[int, int, int]:
+    """(longest static seen run, seen frames, frames) on the unlabelled 1080p tennis clip."""
+    video = root / "tennis_atp" / "video_input3.mp4"
+    frames = list(clip_frames(video, 0, None))
+    report = run_eval(frames, BallSearch(detector, config.search), BallTracker(config.tracker))
+    rows = report.rows
+    seen = [row.status.value == "seen" for row in rows]
+    run = longest_static_run([r.x for r in rows], [r.y for r in rows], seen, 3.0)
+    return run, sum(seen), len(rows)
+
+
+def score_synth(detector: RfDetrDetector, config: AppConfig, seed: int) -> EvalReport:
+    params = parse_synth_uri(f"synth:?seed={seed}&frames=150&width=1280&height=720&fps=30")
+    match = SynthMatch(params)
+    frames = []
+    for index in range(150):
+        image, truth = match.frame(index)
+        frames.append(Frame(index, image, index / 30.0, 0, truth=truth))
+    return run_eval(frames, BallSearch(detector, config.search), BallTracker(config.tracker))
+
+
+def row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", type=Path, default=REAL_WEIGHTS)
+    parser.add_argument("--synth-weights", type=Path, default=SYNTH_WEIGHTS)
+    parser.add_argument("--config", default="replay")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--held-out-only", action="store_true")
+    parser.add_argument("--no-synth", action="store_true")
+    parser.add_argument("--root", type=Path, default=REAL, help="the real footage folder")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    args = parser.parse_args()
+    root: Path = args.root
+    logging.basicConfig(level=logging.WARNING)
+    if not root.is_dir():
+        print(f"skipped: {root} is absent (the real footage lives in ../shared/data/real)")
+        return 0
+    config = load_config(preset_path(args.config))
+    detector = detector_for(args.weights, config, args.threads, args.device)
+    print(
+        f"weights: {args.weights.name}; preset {args.config}; {args.device}, {args.threads} threads"
+    )
+    print(row("sport", "clip", "frames", "P", "R", "F1@4px", "median px", "fps", "in training"))
+    print(row(*["---"] * 9))
+    for sport, name, stem, start, stop, held in CLIPS:
+        if args.held_out_only and not held:
+            continue
+        report, fps = score_clip(detector, config, root / f"{stem}.mp4", start, stop)
+        print(
+            row(sport, name, report.frames, f"{report.precision:.3f}", f"{report.recall:.3f}",
+                f"{report.f1:.3f}", f"{report.median_error_px:.2f}", f"{fps:.1f}",
+                "no (held out)" if held else "yes")
+        )  # fmt: skip
+        sys.stdout.flush()
+    for sport, name, pattern, size, groups, held in STILLS:
+        if args.held_out_only and not held:
+            continue
+        hits, total, fps = score_stills(detector, config, still_frames(root, pattern, size, groups))
+        recall = hits / total if total else float("nan")
+        print(
+            row(sport, f"{name} (stills, top-1)", total, "-", f"{recall:.3f}", "-", "-",
+                f"{fps:.1f}", "no (held out)" if held else "yes")
+        )  # fmt: skip
+        sys.stdout.flush()
+    run, seen, frames = static_lock(detector, config, root)
+    verdict = "ok" if run < 30 else "LOCKED on a static object"
+    print(
+        f"\ntennis_atp video_input3 ({frames} frames, unlabelled): seen {seen}, longest "
+        f"static seen run {run} frames within 3 px ({verdict}; must stay < 30)"
+    )
+    if not args.no_synth:
+        synth_detector = detector_for(args.synth_weights, config, args.threads, args.device)
+        for weights_name, det in (("synth model", synth_detector), ("real model", detector)):
+            for seed in SYNTH_SEEDS:
+                report = score_synth(det, config, seed)
+                print(f"synth seed {seed} ({weights_name}): P {report.precision:.3f} "
+                      f"R {report.recall:.3f} F1 {report.f1:.3f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
