@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 import time
+from abc import abstractmethod
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -39,7 +40,7 @@ _WINDOW_NS = 60 * _NS_PER_S
 _CHART_POINTS = 240
 _STAGES = ("end_to_end", "queue_wait", "detector", "perception", "render", "write")
 _SHUTDOWN_S = 1.0
-_SECURITY_HEADERS = {
+SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -48,7 +49,8 @@ _SECURITY_HEADERS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (anything else needs a token)."""
     if host == "localhost":
         return True
     try:
@@ -57,17 +59,42 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, what: str = "the web view") -> socket.socket:
+    """A listening socket on ``host:port`` (0 picks a free port).
+
+    Raises:
+        OutputError: the address cannot be bound.
+    """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, _, _, _, address = infos[0]
         return socket.create_server(address[:2], family=family, backlog=64)
     except OSError as exc:
         msg = (
-            f"cannot serve the web view on {host}:{port}: {exc.strerror or exc}; "
+            f"cannot serve {what} on {host}:{port}: {exc.strerror or exc}; "
             "choose a free port (0 picks one)"
         )
         raise OutputError(msg) from exc
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as given to ``--serve``, split.
+
+    Raises:
+        OutputError: ``address`` is not HOST:PORT.
+    """
+    host, sep, port_text = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""
+    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        msg = (
+            f"--serve {address!r} is not HOST:PORT; "
+            "write e.g. 127.0.0.1:8080 (port 0 picks a free one)"
+        )
+        raise OutputError(msg)
+    return host, int(port_text)
 
 
 def _stage_values(record: LatencyRecord) -> tuple[float | None, ...]:
@@ -305,7 +332,7 @@ class _StreamHub:
         return None if self._is_closing else self._part
 
     async def serve_viewer(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers=_SECURITY_HEADERS)
+        response = web.StreamResponse(headers=SECURITY_HEADERS)
         response.content_type = "multipart/x-mixed-replace"
         response.headers["Content-Type"] = f"multipart/x-mixed-replace; boundary={_BOUNDARY}"
         await response.prepare(request)
@@ -335,28 +362,45 @@ def _load_assets() -> dict[str, str]:
         raise OutputError(msg) from exc
 
 
-class _ServerStage(Stage):
-    """Runs the aiohttp application on its own asyncio loop in the stage's thread."""
+def token_middleware(token: str | None) -> Any:
+    """Every request must carry ``token`` (``?token=`` or ``Authorization: Bearer``); None: open.
 
-    def __init__(
-        self,
-        sock: socket.socket,
-        token: str | None,
-        hub_factory: Callable[[], _StreamHub],
-        stats: _LiveStats,
-    ) -> None:
-        super().__init__("web-view")
+    The comparison is constant-time (:func:`hmac.compare_digest`).
+    """
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is not None:
+            offered = request.query.get("token", "")
+            scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "bearer":
+                offered = credentials.strip()
+            if not hmac.compare_digest(offered.encode(), token.encode()):
+                raise web.HTTPUnauthorized(
+                    text="401: missing or wrong token; open the page as /?token=<--serve-token>\n",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await handler(request)
+
+    return require_token
+
+
+class AppServer(Stage):
+    """Runs an aiohttp application on its own asyncio loop in the stage's thread.
+
+    Subclasses add their routes in :meth:`add_routes` and release what they hold in
+    :meth:`before_cleanup` / :meth:`after_cleanup`. The web view and the labelling page
+    (:mod:`overlays.label`) both run on it, with the same token rule.
+    """
+
+    def __init__(self, name: str, sock: socket.socket, token: str | None) -> None:
+        super().__init__(name)
         self._sock = sock
         self._token = token
-        self._hub_factory = hub_factory
-        self._stats = stats
-        self._assets = _load_assets()
         self._loop_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
-        self._hub: _StreamHub | None = None
-        self._encoder: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         """Ask the server to shut down soon; returns at once. Callable from any thread."""
@@ -386,7 +430,7 @@ class _ServerStage(Stage):
         return False
 
     def teardown(self) -> None:
-        """End every viewer, close the server and the loop."""
+        """End every request, close the server and the loop."""
         loop = self._loop
         if loop is None:
             self._sock.close()
@@ -397,16 +441,19 @@ class _ServerStage(Stage):
         finally:
             loop.close()
 
+    @abstractmethod
+    async def add_routes(self, app: web.Application) -> None:
+        """Add the application's routes (runs on the server loop)."""
+
+    async def before_cleanup(self) -> None:
+        """End long-lived responses before the runner cleans up."""
+
+    async def after_cleanup(self) -> None:
+        """Cancel background tasks once the runner is cleaned up."""
+
     async def _start(self) -> None:
-        self._hub = hub = self._hub_factory()
-        self._encoder = asyncio.get_running_loop().create_task(hub.encode_forever())
-        app = web.Application(middlewares=[self._require_token])
-        app.router.add_get("/", self._page)
-        app.router.add_get("/app.js", partial(self._asset, "app.js"))
-        app.router.add_get("/style.css", partial(self._asset, "style.css"))
-        app.router.add_get("/stream.mjpg", hub.serve_viewer)
-        app.router.add_get("/stats", self._serve_stats)
-        app.router.add_get("/healthz", self._healthz)
+        app = web.Application(middlewares=[token_middleware(self._token)])
+        await self.add_routes(app)
         # No access log: with a token, the query string would write the secret into the logs.
         self._runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=_SHUTDOWN_S
@@ -415,40 +462,63 @@ class _ServerStage(Stage):
         await web.SockSite(self._runner, self._sock).start()
 
     async def _shutdown(self) -> None:
-        if self._hub is not None:
-            await self._hub.close()
+        await self.before_cleanup()
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.after_cleanup()
+        self._sock.close()
+
+
+class _ServerStage(AppServer):
+    """The web view's routes: page, assets, MJPEG stream, stats."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        token: str | None,
+        hub_factory: Callable[[], _StreamHub],
+        stats: _LiveStats,
+    ) -> None:
+        super().__init__("web-view", sock, token)
+        self._hub_factory = hub_factory
+        self._stats = stats
+        self._assets = _load_assets()
+        self._hub: _StreamHub | None = None
+        self._encoder: asyncio.Task[None] | None = None
+
+    async def add_routes(self, app: web.Application) -> None:
+        """Page, assets, MJPEG stream, stats and health."""
+        self._hub = hub = self._hub_factory()
+        self._encoder = asyncio.get_running_loop().create_task(hub.encode_forever())
+        app.router.add_get("/", self._page)
+        app.router.add_get("/app.js", partial(self._asset, "app.js"))
+        app.router.add_get("/style.css", partial(self._asset, "style.css"))
+        app.router.add_get("/stream.mjpg", hub.serve_viewer)
+        app.router.add_get("/stats", self._serve_stats)
+        app.router.add_get("/healthz", self._healthz)
+
+    async def before_cleanup(self) -> None:
+        """End every viewer's stream."""
+        if self._hub is not None:
+            await self._hub.close()
+
+    async def after_cleanup(self) -> None:
+        """Stop the encoder task."""
         if self._encoder is not None:
             self._encoder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._encoder
-        self._sock.close()
-
-    @web.middleware
-    async def _require_token(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._token is not None:
-            offered = request.query.get("token", "")
-            scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "bearer":
-                offered = credentials.strip()
-            if not hmac.compare_digest(offered.encode(), self._token.encode()):
-                raise web.HTTPUnauthorized(
-                    text="401: missing or wrong token; open the page as /?token=<--serve-token>\n",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-        return await handler(request)
 
     async def _page(self, request: web.Request) -> web.Response:
         del request
         query = f"?token={quote(self._token, safe='')}" if self._token else ""
         text = self._assets["index.html"].replace(_AUTH_QUERY, query)
-        return web.Response(text=text, content_type="text/html", headers=_SECURITY_HEADERS)
+        return web.Response(text=text, content_type="text/html", headers=SECURITY_HEADERS)
 
     async def _asset(self, name: str, request: web.Request) -> web.Response:
         del request
         return web.Response(
-            text=self._assets[name], content_type=_ASSET_TYPES[name], headers=_SECURITY_HEADERS
+            text=self._assets[name], content_type=_ASSET_TYPES[name], headers=SECURITY_HEADERS
         )
 
     async def _serve_stats(self, request: web.Request) -> web.Response:
@@ -461,11 +531,11 @@ class _ServerStage(Stage):
                 "tasks": len(asyncio.all_tasks()),
             }
         dumps = partial(json.dumps, default=str, separators=(",", ":"))
-        return web.json_response(stats, dumps=dumps, headers=_SECURITY_HEADERS)
+        return web.json_response(stats, dumps=dumps, headers=SECURITY_HEADERS)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         del request
-        return web.Response(text="ok", headers=_SECURITY_HEADERS)
+        return web.Response(text="ok", headers=SECURITY_HEADERS)
 
 
 class WebView:
@@ -510,7 +580,7 @@ class WebView:
             OutputError: non-loopback host without a token, or the port cannot be bound.
             ValueError: ``jpeg_quality`` or ``max_stream_fps`` out of range.
         """
-        if not token and not _is_loopback(host):
+        if not token and not is_loopback(host):
             msg = f"--serve on {host} needs --serve-token: the view would be open to the network"
             raise OutputError(msg)
         if not 1 <= jpeg_quality <= 100 or max_stream_fps <= 0:
@@ -522,7 +592,7 @@ class WebView:
         self._host = host
         self._stats = _LiveStats(time.monotonic_ns)
         self._slot = _FrameSlot()
-        sock = _listen(host, port)
+        sock = listen(host, port)
         self._port = int(sock.getsockname()[1])
         hub_factory = partial(_StreamHub, self._slot, jpeg_quality, max_stream_fps)
         try:
@@ -542,18 +612,8 @@ class WebView:
         Raises:
             OutputError: ``address`` is not HOST:PORT, or see :meth:`__init__`.
         """
-        host, sep, port_text = address.rpartition(":")
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        elif ":" in host:
-            host = ""
-        if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
-            msg = (
-                f"--serve {address!r} is not HOST:PORT; "
-                "write e.g. 127.0.0.1:8080 (port 0 picks a free one)"
-            )
-            raise OutputError(msg)
-        return cls(host, int(port_text), token, jpeg_quality)
+        host, port = parse_address(address)
+        return cls(host, port, token, jpeg_quality)
 
     @property
     def url(self) -> str:
