@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+logger = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -56,6 +59,19 @@ class DetectorConfig(_Section):
     int8_artifact: str | None = Field(None, description="INT8 artifact made by `ballwatch qat`")
 
 
+class MotionConfig(_Section):
+    """The motion gate (perception/motion.py): crops only where something small moved."""
+
+    enabled: bool | None = Field(None, description="None: on for live and real-time runs")
+    scale: int = Field(2, ge=1, le=8, description="frame shrunk this many times")
+    threshold: int = Field(8, ge=1, le=255, description="grey-level floor of a change")
+    noise_sigmas: float = Field(4.0, ge=0, le=50, description="threshold in noise sigmas")
+    max_blob_px: int = Field(32, ge=2, le=512, description="larger moving blobs are not balls")
+    max_candidates: int = Field(3, ge=0, le=64, description="crops around blobs per frame")
+    max_changed_fraction: float = Field(0.05, gt=0, le=1, description="more: pan or cut")
+    sweep_tiles_per_frame: int = Field(1, ge=0, le=64, description="for a ball at rest")
+
+
 class SearchConfig(_Section):
     """How the detector looks at a frame: tiles (search) and crops (track)."""
 
@@ -68,6 +84,8 @@ class SearchConfig(_Section):
     track_sigmas: float = Field(3.0, ge=0, le=20, description="crop half side in sigmas")
     track_speed_margin_s: float = Field(0.033, ge=0, le=1, description="speed term of the crop")
     track_margin_px: int = Field(16, ge=0, le=256, description="crop margin for the ball")
+    max_track_tiles: int = Field(4, ge=1, le=64, description="tiles of a widened track window")
+    motion: MotionConfig = MotionConfig()
 
 
 class TrackerConfig(_Section):
@@ -88,7 +106,10 @@ class TrackerConfig(_Section):
     break_sigma: float = Field(3.0, gt=0, le=50, description="innovation that ends a segment")
     min_detection_weight: float = Field(0.3, ge=0, le=1, description="smoothing floor")
     confirm_frames: int = Field(3, ge=1, le=30, description="frames a lone detection waits")
-    max_gap_s: float = Field(1.0, gt=0, description="a longer time jump resets the tracker")
+    max_gap_s: float = Field(3.0, gt=0, description="a longer time jump ends the track")
+    clutter_frames: int = Field(15, ge=0, le=1000, description="still detections: clutter")
+    clutter_radius_px: float = Field(3.0, ge=0, le=100, description="how still is still")
+    clutter_forget_s: float = Field(10.0, gt=0, description="a clutter spot expires after")
     detect_repeats: bool = Field(True, description="find 25/24 fps footage sent at 30 fps")
     lag_frames: int = Field(2, ge=0, le=30, description="report frames this late (0 = at once)")
     smooth_frames: int = Field(2, ge=0, le=10, description="neighbours smoothing a seen ball")
@@ -144,6 +165,42 @@ class AppConfig(_Section):
     output: OutputConfig = OutputConfig()
     budget: BudgetConfig = BudgetConfig()
     int8: Int8Config = Int8Config()
+
+
+LIVE_TILES_PER_FRAME = 2
+"""Search tiles a frame on a live run whose preset spreads no search (tiles cost ~30-60 ms)."""
+
+
+def for_live(config: AppConfig) -> AppConfig:
+    """The config a live source or a real-time replay runs with, whatever the preset says.
+
+    The one decision point for live runs: queues keep the newest frame (``latest``), the
+    search is spread over frames (``live_tiles_per_frame`` > 0) and the motion gate is on
+    unless the preset turned it off. A blocking queue or a full search on every frame
+    would let a slow detector fall further and further behind the source (the spiral of
+    issue 12: 0.43 fps, 9 s old frames); so no flag can bring them back on a live run.
+    """
+    if config.stream.queue_policy == "block":
+        logger.warning(
+            "a live or real-time run drops the oldest frames: queue policy block ignored"
+        )
+    search = config.search
+    updates: dict[str, Any] = {}
+    if search.live_tiles_per_frame == 0:
+        updates["live_tiles_per_frame"] = LIVE_TILES_PER_FRAME
+    if search.motion.enabled is None:
+        updates["motion"] = search.motion.model_copy(update={"enabled": True})
+    stream = config.stream.model_copy(update={"queue_policy": "latest"})
+    return config.model_copy(update={"stream": stream, "search": search.model_copy(update=updates)})
+
+
+def for_replay(config: AppConfig) -> AppConfig:
+    """The config of a replay at full speed: the motion gate only where the preset says so."""
+    search = config.search
+    if search.motion.enabled is not None:
+        return config
+    motion = search.motion.model_copy(update={"enabled": False})
+    return config.model_copy(update={"search": search.model_copy(update={"motion": motion})})
 
 
 def _first_error(exc: ValidationError) -> tuple[str, str]:

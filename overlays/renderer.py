@@ -81,6 +81,8 @@ class RenderStage(Stage):
                 pixels=step.pixels,
                 precision=result.precision,
                 ball_status=str(result.ball.status),
+                windows=step.windows,
+                candidates=step.candidates,
             )
         )
 

@@ -22,7 +22,8 @@ class SearchMode(StrEnum):
 
     TILES = "tiles"  # native-resolution tiles covering the whole frame
     SEARCH = "search"  # part of a rotating tile schedule (live search)
-    TRACK = "track"  # one crop around the predicted ball
+    TRACK = "track"  # one crop around the predicted ball (tiles of a wider window after a gap)
+    MOTION = "motion"  # crops around moving blobs plus a slow sweep (motion gate)
     SKIP = "skip"  # detector not run on this frame
 
 
@@ -63,6 +64,8 @@ class PerceptionStep:
         pixels: number of pixels fed to the detector for this frame.
         infer_start_ns: clock before the first detector call (0 if none).
         infer_end_ns: clock after the last detector call (0 if none).
+        windows: crops and tiles given to the detector.
+        candidates: moving blobs the motion gate found (0 without the gate).
     """
 
     detections: Detections
@@ -70,6 +73,8 @@ class PerceptionStep:
     pixels: int
     infer_start_ns: int
     infer_end_ns: int
+    windows: int = 0
+    candidates: int = 0
 
 
 @dataclass(frozen=True, slots=True)

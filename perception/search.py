@@ -7,7 +7,14 @@
 - **Track** (``SearchMode.TRACK``): one crop around the tracker's prediction, its side
   from the prediction's uncertainty and speed, snapped up to a valid crop size. After
   ``misses_before_search`` frames without the ball the tracker's ``misses`` makes it
-  search again.
+  search again. When the prediction's reach outgrows the largest crop (frames were
+  dropped: a time jump is not a reset), the window around it grows with the elapsed
+  time and is covered by tiles, nearest the prediction first, at most
+  ``max_track_tiles`` a frame (the rest on the next frames).
+- **Motion** (``SearchMode.MOTION``, ``search.motion.enabled``): without a track, crops
+  around the small moving blobs the motion gate found (:mod:`perception.motion`) plus
+  ``sweep_tiles_per_frame`` rotating tiles, so a ball at rest is found too. Where the gate
+  has no verdict (first frames, a pan or a cut) the tiles above are used instead.
 
 Crop sizes and the detector's input (the one decision point, :func:`detector_input_size`):
 a track crop smaller than the detector's resolution is given to the detector at its own
@@ -28,8 +35,16 @@ from typing import Protocol, runtime_checkable
 from configs.app_config import SearchConfig
 from perception.detections import Detections
 from perception.detector import Detector
+from perception.motion import MotionGate, MotionResult
 from perception.result import PerceptionStep, SearchMode
-from perception.tiling import Window, crop, crop_window, merge_duplicates, tile_grid, to_frame
+from perception.tiling import (
+    Window,
+    crop,
+    crop_window,
+    merge_duplicates,
+    tile_grid,
+    to_frame,
+)
 from perception.tracker import TrackerPrediction
 from stream.frame import Frame
 
@@ -83,6 +98,8 @@ class BallSearch:
         self._grid: list[Window] = []
         self._grid_size: tuple[int, int] = (0, 0)
         self._next_tile = 0
+        self._wide_round = 0
+        self._motion = MotionGate(config.motion) if config.motion.enabled else None
         self._crop_sizes = sorted(s for s in config.crop_sizes if s <= detector.resolution)
         if not self._crop_sizes:
             self._crop_sizes = [detector.resolution]
@@ -109,6 +126,11 @@ class BallSearch:
             raise ValueError(msg)
         self._detector = detector
 
+    def reset(self) -> None:
+        """Forget the motion gate's previous frames (a new stream epoch)."""
+        if self._motion is not None:
+            self._motion.reset()
+
     @property
     def detector(self) -> Detector:
         """The backend in use."""
@@ -127,6 +149,15 @@ class BallSearch:
     def _tile_overlap(self) -> int:
         return min(self._config.tile_overlap, self._detector.resolution // 2)
 
+    def track_reach(self, prediction: TrackerPrediction) -> float:
+        """Half the side of the square that holds the predicted ball's whereabouts, px."""
+        config = self._config
+        return (
+            config.track_sigmas * prediction.sigma_px
+            + config.track_speed_margin_s * prediction.speed_px_s
+            + config.track_margin_px
+        )
+
     def track_crop_size(self, prediction: TrackerPrediction) -> int:
         """The smallest valid crop side that holds the predicted ball's whereabouts.
 
@@ -140,20 +171,14 @@ class BallSearch:
         Returns:
             One of the configured crop sizes (the largest if none is big enough).
         """
-        config = self._config
-        reach = (
-            config.track_sigmas * prediction.sigma_px
-            + config.track_speed_margin_s * prediction.speed_px_s
-            + config.track_margin_px
-        )
-        needed = 2 * math.ceil(reach)
+        needed = 2 * math.ceil(self.track_reach(prediction))
         for size in self._crop_sizes:
             if size >= needed:
                 return size
         return self._crop_sizes[-1]
 
     def step(self, frame: Frame, prediction: TrackerPrediction | None) -> PerceptionStep:
-        """Look at one frame: track crop when the ball is followed, else search tiles.
+        """Look at one frame: track crop when the ball is followed, else search.
 
         Args:
             frame: the frame to look at.
@@ -164,6 +189,8 @@ class BallSearch:
             clock stamps around the detector call.
         """
         tiles = self.tiles(frame.width, frame.height)
+        motion = self._motion.update(frame.image) if self._motion is not None else None
+        candidates = len(motion.blobs) if motion is not None else 0
         config = self._config
         is_tracking = (
             config.track_enabled
@@ -171,23 +198,75 @@ class BallSearch:
             and prediction.misses < config.misses_before_search
         )
         if is_tracking and prediction is not None:
-            size = self.track_crop_size(prediction)
-            windows = [crop_window(prediction.x, prediction.y, size, frame.width, frame.height)]
+            windows = self._track_windows(prediction, frame.width, frame.height)
             mode = SearchMode.TRACK
+        elif motion is not None and motion.is_usable:
+            self._wide_round = 0
+            windows = self._motion_windows(motion, tiles, frame.width, frame.height)
+            mode = SearchMode.MOTION
         elif 0 < config.live_tiles_per_frame < len(tiles):
+            self._wide_round = 0
             windows = self._rotate(tiles, config.live_tiles_per_frame)
             mode = SearchMode.SEARCH
         else:
+            self._wide_round = 0
             windows = tiles
             mode = SearchMode.TILES
-        return self._detect(frame, windows, mode)
+        return self._detect(frame, windows, mode, candidates)
+
+    def _track_windows(
+        self, prediction: TrackerPrediction, width: int, height: int
+    ) -> list[Window]:
+        """One crop, or the tiles of a window grown with the time since the ball was seen."""
+        reach = self.track_reach(prediction)
+        largest = self._crop_sizes[-1]
+        if 2 * reach <= largest:
+            self._wide_round = 0
+            size = self.track_crop_size(prediction)
+            return [crop_window(prediction.x, prediction.y, size, width, height)]
+        side = min(2 * math.ceil(reach), max(width, height))
+        area = crop_window(prediction.x, prediction.y, side, width, height)
+        x1, y1 = min(area.x1, width), min(area.y1, height)
+        resolution = self._detector.resolution
+        local = tile_grid(x1 - area.x0, y1 - area.y0, resolution, self._tile_overlap)
+        ordered = sorted(
+            (Window(w.x0 + area.x0, w.y0 + area.y0, w.x1 + area.x0, w.y1 + area.y0) for w in local),
+            key=lambda w: math.hypot(w.center[0] - prediction.x, w.center[1] - prediction.y),
+        )
+        count = min(self._config.max_track_tiles, len(ordered))
+        start = (self._wide_round * count) % len(ordered)
+        self._wide_round += 1
+        return [ordered[(start + offset) % len(ordered)] for offset in range(count)]
+
+    def _motion_windows(
+        self, motion: MotionResult, tiles: list[Window], width: int, height: int
+    ) -> list[Window]:
+        """Crops around the moving blobs (one per neighbourhood) plus the sweep tiles."""
+        size = self._detector.resolution
+        margin = self._config.track_margin_px
+        windows: list[Window] = []
+        for blob in motion.blobs:
+            if any(
+                w.x0 + margin <= blob.x < w.x1 - margin and w.y0 + margin <= blob.y < w.y1 - margin
+                for w in windows
+            ):
+                continue
+            windows.append(crop_window(blob.x, blob.y, size, width, height))
+        sweep = self._config.motion.sweep_tiles_per_frame
+        if sweep > 0:
+            windows += self._rotate(tiles, min(sweep, len(tiles)))
+        return windows
 
     def _rotate(self, tiles: list[Window], count: int) -> list[Window]:
         chosen = [tiles[(self._next_tile + offset) % len(tiles)] for offset in range(count)]
         self._next_tile = (self._next_tile + count) % len(tiles)
         return chosen
 
-    def _detect(self, frame: Frame, windows: list[Window], mode: SearchMode) -> PerceptionStep:
+    def _detect(
+        self, frame: Frame, windows: list[Window], mode: SearchMode, candidates: int
+    ) -> PerceptionStep:
+        if not windows:
+            return PerceptionStep(Detections.empty(), mode, 0, 0, 0, 0, candidates)
         sizes = [detector_input_size(self._detector, window.width) for window in windows]
         images = [
             crop(frame.image, window, size) for window, size in zip(windows, sizes, strict=True)
@@ -207,4 +286,4 @@ class BallSearch:
         ]
         merged = merge_duplicates(Detections.concat(parts), self._config.merge_distance_px)
         pixels = sum(size * size for size in sizes)
-        return PerceptionStep(merged, mode, pixels, start, end)
+        return PerceptionStep(merged, mode, pixels, start, end, len(windows), candidates)

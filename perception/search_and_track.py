@@ -78,6 +78,7 @@ class SearchAndTrack:
 
     def reset(self) -> list[FrameResult]:
         """Settle the waiting frames, then forget the track (the scene may have changed)."""
+        self._search.reset()
         return _results(self._tracker.reset())
 
 

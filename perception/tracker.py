@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from configs.app_config import TrackerConfig
+from perception.clutter import StaticClutter
 from perception.detections import Detections
 from perception.result import BallState, TrackStatus
 
@@ -332,6 +333,14 @@ class BallTracker:
         self._misses = 0
         self._backup: _Backup | None = None
         self._cadence = FrameCadence()
+        self._clutter = StaticClutter(
+            config.clutter_frames, config.clutter_radius_px, config.clutter_forget_s
+        )
+
+    @property
+    def clutter_spots(self) -> list[tuple[float, float]]:
+        """Spots taken for static clutter (their candidates never reach the track)."""
+        return self._clutter.clutter_spots
 
     @property
     def config(self) -> TrackerConfig:
@@ -346,6 +355,7 @@ class BallTracker:
         self._last_t = None
         self._origin_t = None
         self._cadence.reset()
+        self._clutter.reset()
 
     @property
     def is_tracking(self) -> bool:
@@ -429,8 +439,9 @@ class BallTracker:
 
         Args:
             detections: candidates in frame pixels (any number, any order).
-            t_s: frame time in seconds (``Frame.pts_s``); a jump back in time or a gap
-                over ``max_gap_s`` resets the tracker.
+            t_s: frame time in seconds (``Frame.pts_s``); a jump back in time resets
+                the tracker, a gap over ``max_gap_s`` ends the track (a shorter gap,
+                dropped frames, only widens the prediction).
             frame_size: ``(width, height)``; a track predicted out of the frame ends.
 
         Returns:
@@ -448,6 +459,7 @@ class BallTracker:
         """Like :meth:`update`, with the decision's details (for the fixed-lag stage)."""
         self._observe_time(t_s)
         keep = detections.confidence >= self._config.min_confidence
+        keep[keep] = self._clutter.keep(detections.centers[keep], t_s)
         candidates = _Candidates(
             detections.centers[keep], detections.confidence[keep], t_s, frame_size
         )
@@ -460,9 +472,14 @@ class BallTracker:
     def _observe_time(self, t_s: float) -> None:
         if self._last_t is not None:
             step = t_s - self._last_t
-            if step < 0 or step > self._config.max_gap_s:
-                logger.info("frame time jumped by %.3f s: tracker reset", step)
+            if step < 0:
+                logger.info("frame time went back by %.3f s: tracker reset", -step)
                 self.reset()
+            elif step > self._config.max_gap_s:
+                # dropped frames are not a new scene: keep timing, end only the track
+                logger.info("no frame for %.3f s: track ended", step)
+                self._end_track()
+                self._seeds.clear()
             elif step > 0:
                 self._intervals.append(step)
         self._last_t = t_s

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from configs.app_config import AppConfig, OutputConfig
+from configs.app_config import AppConfig, OutputConfig, for_live, for_replay
 from overlays.drawers import BallMarker, Hud, Trail
 from overlays.live_stats import ProgressEvents, ProgressOutput, RollingHudStats
 from overlays.output import Drawer, Output
@@ -196,6 +196,7 @@ def run(
     resources = _Resources()
     try:
         kind = source_kind(config)
+        config = for_live(config) if kind.is_live or config.stream.realtime else for_replay(config)
         if config.output.latency_log:
             resources.logs.append(JsonlLatencyLog(Path(config.output.latency_log)))
         if config.output.serve:

@@ -34,6 +34,8 @@ class LatencyRecord:
     pixels: int = 0
     precision: str = "fp32"
     ball_status: str = "lost"
+    windows: int = 0  # crops and tiles given to the detector
+    candidates: int = 0  # moving blobs the motion gate found
 
     @property
     def queue_wait_ms(self) -> float:

@@ -1,0 +1,103 @@
+"""Live search: a time jump is not a reset, and static clutter is neither acquired nor kept."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.stillness import longest_still_run
+from configs.app_config import SearchConfig, TrackerConfig
+from perception.detections import Detections
+from perception.result import SearchMode, TrackStatus
+from perception.search import BallSearch
+from perception.search_and_track import SearchAndTrack
+from perception.tracker import BallTracker
+from stream.frame import Frame
+from tests.fakes import StepClock, WhiteBoxDetector
+
+FPS = 30.0
+
+
+def ball(index: int) -> tuple[float, float]:
+    """Centre of a ball crossing the picture at 90 px/s right, 30 px/s down."""
+    return (200.0 + 3.0 * index, 300.0 + 1.0 * index)
+
+
+def frame(index: int) -> Frame:
+    image = np.full((720, 1280, 3), 40, np.uint8)
+    x, y = (round(v) for v in ball(index))
+    image[y - 2 : y + 2, x - 2 : x + 2] = 255
+    return Frame(index, image, index / FPS, 0)
+
+
+def perception(detector: WhiteBoxDetector) -> SearchAndTrack:
+    search = BallSearch(detector, SearchConfig(max_track_tiles=4), clock=StepClock())
+    return SearchAndTrack(search, BallTracker(TrackerConfig(lag_frames=0)), detector)
+
+
+def test_a_tracked_ball_survives_a_1s_gap_of_dropped_frames_without_a_full_search() -> None:
+    detector = WhiteBoxDetector(resolution=128)
+    run = perception(detector)
+    before = [r for index in range(30) for r in run.process(frame(index), 0)]
+    assert before[-1].ball.status is TrackStatus.SEEN
+    assert before[-1].step.mode is SearchMode.TRACK
+
+    # frames 30..59 were dropped (a 1 s stall); the stream goes on at frame 60
+    after = [r for index in range(60, 75) for r in run.process(frame(index), 0)]
+
+    assert [r.step.mode for r in after] == [SearchMode.TRACK] * 15  # never a search
+    first = after[0]
+    assert first.step.windows <= 4  # the grown window, within the per-frame tile budget
+    assert first.ball.status is TrackStatus.SEEN
+    assert np.hypot(first.ball.x - ball(60)[0], first.ball.y - ball(60)[1]) < 1.0
+    assert all(r.ball.status is TrackStatus.SEEN for r in after)
+    assert all(r.step.windows == 1 for r in after[1:])  # back to one crop once seen
+
+
+def test_a_gap_longer_than_max_gap_ends_the_track_but_is_not_a_reset() -> None:
+    tracker = BallTracker(TrackerConfig(lag_frames=0, max_gap_s=2.0))
+    for index in range(10):
+        tracker.update(Detections.from_lists([_box(*ball(index))], [0.9]), index / FPS)
+    assert tracker.is_tracking
+    tracker.update(Detections.empty(), 3.0 + 10 / FPS)
+    assert not tracker.is_tracking
+    assert abs(tracker.frame_interval_s - 1 / FPS) < 1e-6  # timing kept: not a reset
+
+
+def _box(x: float, y: float, half: float = 2.0) -> list[float]:
+    return [x - half, y - half, x + half, y + half]
+
+
+def test_a_static_ball_like_blob_is_clutter_and_the_moving_ball_is_tracked() -> None:
+    static = (1100.0, 60.0)  # a logo by the scoreboard, found on every frame
+    tracker = BallTracker(TrackerConfig(lag_frames=0))
+    rows = []
+    for index in range(150):
+        boxes = [_box(*static)]
+        if index >= 40:  # the ball comes into play after 40 frames
+            boxes.append(_box(*ball(index)))
+        state = tracker.update(Detections.from_lists(boxes, [0.9] * len(boxes)), index / FPS)
+        rows.append((str(state.status), state.x, state.y))
+
+    assert longest_still_run(rows) < 30
+    assert tracker.clutter_spots == [static]
+    # the moving ball is acquired within a few frames and followed to the end
+    for index, (status, x, y) in enumerate(rows[45:], start=45):
+        assert status == "seen", index
+        assert np.hypot(x - ball(index)[0], y - ball(index)[1]) < 1.0, index
+
+
+def test_a_slowly_drifting_ball_is_not_clutter() -> None:
+    tracker = BallTracker(TrackerConfig(lag_frames=0))
+    states = [
+        tracker.update(Detections.from_lists([_box(300 + 0.4 * i, 200)], [0.9]), i / FPS)
+        for i in range(90)
+    ]
+    assert tracker.clutter_spots == []
+    assert all(s.status is TrackStatus.SEEN for s in states[2:])
+
+
+def test_longest_still_run_counts_seen_rows_near_the_runs_first_position() -> None:
+    rows = [("seen", 10.0, 10.0)] * 3 + [("lost", None, None)] + [("seen", 0.0, 0.0)]
+    rows += [("seen", 2.0, 2.0), ("seen", 2.9, 0.0), ("seen", 5.0, 0.0)]
+    assert longest_still_run(rows) == 3  # (0,0), (2,2), (2.9,0); (5,0) starts a new run
+    assert longest_still_run([("lost", None, None)]) == 0
