@@ -12,15 +12,17 @@ from configs.app_config import AppConfig, OutputConfig, for_live, for_replay
 from overlays.drawers import BallMarker, Hud, Trail
 from overlays.live_stats import ProgressEvents, ProgressOutput, RollingHudStats
 from overlays.output import Drawer, Output
-from overlays.outputs import MultiOutput, VideoFileOutput, WindowOutput
+from overlays.outputs import MultiOutput, VideoFileOutput
 from overlays.track_csv import TrackCsvOutput
 from overlays.web import WebView
+from overlays.window import WhenVisible, Window
 from perception.detector import Detector
 from perception.int8_switch import build_int8_switch, load_int8_detector
 from perception.precision import PrecisionPlan, resolve_precision
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.weights import choose_weights
+from stream.control import PlaybackControl
 from stream.latency import (
     DropEvent,
     JsonlLatencyLog,
@@ -104,25 +106,32 @@ def build_detector(config: AppConfig, plan: PrecisionPlan) -> Detector:
 
 
 def build_outputs(cfg: OutputConfig, fps: float) -> list[Output]:
-    """Every configured file/window output, checked (writable paths, a display) up front."""
+    """Every configured file output, checked (writable paths) up front (the window: below)."""
     outputs: list[Output] = []
     if cfg.video:
         outputs.append(VideoFileOutput(Path(cfg.video), fps))
     if cfg.track_csv:
         outputs.append(TrackCsvOutput(Path(cfg.track_csv)))
-    if cfg.show:
-        outputs.append(WindowOutput())
     return outputs
 
 
-def build_drawers(config: AppConfig, hud_stats: RollingHudStats) -> list[Drawer]:
-    """Marker, trail and HUD as configured."""
+def open_window(config: AppConfig, control: PlaybackControl) -> Window | None:
+    """The ``--show`` window (checked for a display now; it opens with the first frame)."""
+    return Window(control) if config.output.show else None
+
+
+def build_drawers(
+    config: AppConfig, hud_stats: RollingHudStats, control: PlaybackControl | None = None
+) -> list[Drawer]:
+    """Marker, trail and HUD as configured; ``control`` shows and hides the HUD (``f``)."""
     overlay = config.overlay
     drawers: list[Drawer] = []
     if overlay.trail_length > 0:
         drawers.append(Trail(length=overlay.trail_length))
     drawers.append(BallMarker(show_detections=overlay.show_detections))
-    if overlay.show_hud:
+    if control is not None and (overlay.show_hud or config.output.show):
+        drawers.append(WhenVisible(Hud(hud_stats), lambda: control.hud_visible))
+    elif overlay.show_hud:
         drawers.append(Hud(hud_stats))
     return drawers
 
@@ -134,31 +143,36 @@ class _Resources:
         self.outputs: list[Output] = []
         self.logs: list[LatencyLog] = []
         self.web: WebView | None = None
+        self.window: Window | None = None
 
     def close(self) -> None:
+        if self.window is not None:
+            self.window.close()
         for log in self.logs:
             log.close()
         if self.web is not None:
             self.web.close()  # idempotent: the renderer may have closed it already
 
 
-def _run_group(pipeline: Pipeline) -> str | None:
+def _run_group(pipeline: Pipeline, window: Window | None) -> str | None:
     """Run to the end; on Ctrl-C (or SIGTERM/SIGHUP, see stream/signals.py) stop gracefully.
 
     A second interrupt aborts at once: the stages stop without draining, and the
     outputs are still closed (the video plays up to its last fragment).
 
     Returns:
-        None at the end of the stream, else the signal that stopped the run.
+        None at the end of the stream (or a quit from the window or the control), else
+        the signal that stopped the run.
     """
+    tick = None if window is None else window.pump  # this thread owns the window
     try:
-        pipeline.group.run()
+        pipeline.group.run(tick=tick)
     except KeyboardInterrupt as interrupt:
         reason = stop_reason(interrupt)
         logger.warning("%s: finishing the frames in flight and closing the outputs", reason)
         pipeline.group.stop()
         try:
-            pipeline.group.finish()
+            pipeline.group.finish(tick=tick)
         except KeyboardInterrupt as second:
             logger.warning("%s again: stopping at once", stop_reason(second))
             pipeline.group.abort()
@@ -176,12 +190,15 @@ def run(
     extra_outputs: tuple[Output, ...] = (),
     detector: Detector | None = None,
     source_opener: SourceOpener = open_configured_source,
+    control: PlaybackControl | None = None,
 ) -> RunOutcome:
     """Run one configured pipeline to the end (or Ctrl-C) and summarize it.
 
     ``detector``: one already loaded and warmed up (a batch worker keeps one for all its
     recordings); None builds the configured one. ``source_opener``: how the source is
-    opened (a batch chunk opens a frame range of a file).
+    opened (a batch chunk opens a frame range of a file). ``control``: lets another
+    thread stop (or pause) the run; the ``--show`` window's keys use it too. The
+    calling thread owns the window: every GUI call happens in it.
 
     Raises:
         BallwatchError: a user mistake (bad source, weights, output path…), one line.
@@ -197,6 +214,11 @@ def run(
     try:
         kind = source_kind(config)
         config = for_live(config) if kind.is_live or config.stream.realtime else for_replay(config)
+        if control is None:
+            control = PlaybackControl(
+                can_pause=not kind.is_live, hud_visible=config.overlay.show_hud
+            )
+        resources.window = open_window(config, control)
         if config.output.latency_log:
             resources.logs.append(JsonlLatencyLog(Path(config.output.latency_log)))
         if config.output.serve:
@@ -213,6 +235,8 @@ def run(
             source.close()
             raise
         outputs.append(ProgressOutput(source.frame_count, is_enabled=config.output.progress))
+        if resources.window is not None:
+            outputs.append(resources.window.output)
         if resources.web is not None:
             resources.web.start()
             logger.info("browser view at %s", resources.web.url)
@@ -227,13 +251,14 @@ def run(
         pipeline = assemble(
             source,
             perception,
-            build_drawers(config, hud_stats),
+            build_drawers(config, hud_stats, control),
             MultiOutput([*outputs, *extra_outputs]),
             run_log,
             queue_settings(config, kind),
             is_realtime=config.stream.realtime,
+            control=control,
         )
-        stopped_by = _run_group(pipeline)
+        stopped_by = _run_group(pipeline, resources.window)
         is_interrupted = stopped_by is not None
         if switch is not None:
             switch.close()  # the final decision on the last window

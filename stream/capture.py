@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from stream.control import PlaybackControl
 from stream.frame import Frame
 from stream.messages import END_OF_STREAM, StageFailure
 from stream.queues import BoundedQueue
@@ -21,7 +22,8 @@ class CaptureStage(Stage):
     """Reads frames from a source into the frame queue (thread ``capture``).
 
     With ``is_realtime`` a replay is paced by its timestamps so it behaves like a
-    live feed. The end marker is always sent,
+    live feed. A ``control`` can pause it before a read (the pacing clock then
+    moves on by the pause). The end marker is always sent,
     also after ``stop()`` or a failure (then a :class:`StageFailure` first).
     """
 
@@ -32,8 +34,10 @@ class CaptureStage(Stage):
         *,
         is_realtime: bool = False,
         clock: Clock = time.monotonic_ns,
+        control: PlaybackControl | None = None,
     ) -> None:
         super().__init__("capture")
+        self._control = control
         self._source = source
         self._frames_out = frames_out
         self._is_realtime = is_realtime
@@ -43,6 +47,8 @@ class CaptureStage(Stage):
 
     def run_once(self) -> bool:
         """Read, stamp and queue one frame; False at the end of the stream."""
+        if self._control is not None:
+            self._shift_pace(self._control.wait_while_paused(self.stop_event))
         source_frame = self._source.read(self.stop_event)
         if source_frame is None:
             return False
@@ -61,6 +67,11 @@ class CaptureStage(Stage):
             epoch=source_frame.epoch,
         )
         return self._frames_out.put(frame, self.abort_event)
+
+    def _shift_pace(self, paused_s: float) -> None:
+        if paused_s > 0 and self._pace_origin is not None:
+            origin_ns, origin_pts = self._pace_origin
+            self._pace_origin = (origin_ns + int(paused_s * 1e9), origin_pts)
 
     def _wait_for_pts(self, pts_s: float) -> None:
         now_ns = time.monotonic_ns()

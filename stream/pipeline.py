@@ -11,6 +11,7 @@ from overlays.renderer import RenderStage
 from perception.result import FrameResult
 from perception.worker import FramePerception, PerceptionWorker
 from stream.capture import CaptureStage
+from stream.control import PlaybackControl
 from stream.frame import Frame
 from stream.latency import DropEvent, LatencyLog
 from stream.queues import BoundedQueue, DropCause, DropPolicy
@@ -64,16 +65,23 @@ def assemble(  # noqa: PLR0913 - the composition root takes every part once
     *,
     is_realtime: bool = False,
     clock: Clock = time.monotonic_ns,
+    control: PlaybackControl | None = None,
 ) -> Pipeline:
-    """Build the stages and queues of one run (nothing is started)."""
+    """Build the stages and queues of one run (nothing is started).
+
+    ``control``: the user's switches; its pause holds the capture stage, its stop
+    request stops the run gracefully.
+    """
     frames: BoundedQueue[Frame] = BoundedQueue(
         queues.frame_queue_size, queues.policy, _drop_logger(latency_log, "frame_queue", clock)
     )
     results: BoundedQueue[FrameResult] = BoundedQueue(
         queues.result_queue_size, queues.policy, _drop_logger(latency_log, "result_queue", clock)
     )
-    capture = CaptureStage(source, frames, is_realtime=is_realtime, clock=clock)
+    capture = CaptureStage(source, frames, is_realtime=is_realtime, clock=clock, control=control)
     worker = PerceptionWorker(perception, frames, results, clock=clock, latency_log=latency_log)
     render = RenderStage(results, drawers, output, latency_log=latency_log, clock=clock)
     group = StageGroup([capture, worker, render])
+    if control is not None:
+        control.on_stop(group.stop)
     return Pipeline(capture, worker, render, frames, results, group)

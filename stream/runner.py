@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from stream.stage import Stage
 
 logger = logging.getLogger(__name__)
 
 _WATCH_S = 0.05
+
+Tick = Callable[[], None]
 
 
 class StageGroup:
@@ -43,19 +46,26 @@ class StageGroup:
         for stage in self.stages:
             stage.abort()
 
-    def wait(self, timeout_s: float | None = None) -> bool:
+    def wait(self, timeout_s: float | None = None, *, tick: Tick | None = None) -> bool:
         """Wait until every stage has finished, aborting all on the first failure.
+
+        Args:
+            timeout_s: give up after this long (None: wait for the end).
+            tick: called in the waiting thread between checks instead of sleeping
+                (the window handles its events there); it must return within ~50 ms.
 
         Returns:
             True when all stages finished, False when ``timeout_s`` passed first.
         """
-        waited_s = 0.0
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not all(stage.finished.is_set() for stage in self.stages):
             if any(stage.failure is not None for stage in self.stages):
                 self.abort()
-            self.stages[-1].finished.wait(_WATCH_S)
-            waited_s += _WATCH_S
-            if timeout_s is not None and waited_s >= timeout_s:
+            if tick is None:
+                self.stages[-1].finished.wait(_WATCH_S)
+            else:
+                tick()
+            if deadline is not None and time.monotonic() >= deadline:
                 return False
         return True
 
@@ -77,12 +87,12 @@ class StageGroup:
         if first_error is not None:
             raise first_error
 
-    def finish(self) -> None:
+    def finish(self, *, tick: Tick | None = None) -> None:
         """Wait for the end of the stream, then join (re-raising a failure)."""
-        self.wait()
+        self.wait(tick=tick)
         self.join()
 
-    def run(self) -> None:
+    def run(self, *, tick: Tick | None = None) -> None:
         """Start and finish. On Ctrl-C the caller calls :meth:`stop` then :meth:`finish`."""
         self.start()
-        self.finish()
+        self.finish(tick=tick)
