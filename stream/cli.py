@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stream.batch.arguments import add_batch_arguments  # noqa: PLC0415
 
     add_batch_arguments(commands.add_parser("batch", help="many recordings, resumably (Ray)"))
+    from overlays.label.command import add_label_arguments  # noqa: PLC0415
+
+    add_label_arguments(commands.add_parser("label", help="label the ball in a video (browser)"))
     return parser
 
 

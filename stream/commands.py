@@ -36,6 +36,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from stream.batch.command import run_batch  # noqa: PLC0415 - Ray and torch load lazily
 
         return run_batch(args)
+    if args.command == "label":
+        from overlays.label.command import run_label  # noqa: PLC0415
+
+        return run_label(args)
     if args.command == "dataset":
         from perception.dataset_cli import run_dataset  # noqa: PLC0415
 
