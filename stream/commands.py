@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from configs.app_config import AppConfig
 from perception.budget import BudgetRule, decide
 from perception.detector import Precision
 from perception.evaluate import evaluate_outputs, format_report, write_rows
@@ -19,10 +20,12 @@ from stream import app
 from stream.cli import EXIT_INTERRUPTED, config_from_args
 from stream.errors import BallwatchError
 from stream.frame import BallTruth
-from stream.latency import read_log
+from stream.latency import LatencyLog, read_log
 from stream.latency_plot import plot_latency
 from stream.latency_summary import format_summary, summarize
+from stream.recording_source import RecordingSource
 from stream.signals import STOP_SIGNAL_NAMES
+from stream.source import FrameSource, SourceKind
 
 logger = logging.getLogger(__name__)
 
@@ -136,11 +139,26 @@ class _EvalCollector:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    args.policy = "block"  # score every frame
+    """Score a run; with ``--realtime`` it is the live run itself, drops and all.
+
+    A replay blocks (every frame processed). A real-time eval runs exactly as
+    ``run --realtime`` does (same policy, same drops) and scores every frame the source
+    produced: a dropped frame is a miss, since no position was output for it.
+    """
+    if not args.realtime:
+        args.policy = "block"
     config = config_from_args(args, args.source)
     collector = _EvalCollector()
-    outcome = app.run(config, extra_outputs=(collector,))
-    count = max(collector.balls, default=-1) + 1
+    sources: list[RecordingSource] = []
+
+    def opener(cfg: AppConfig, kind: SourceKind, log: LatencyLog) -> FrameSource:
+        source = RecordingSource(app.open_configured_source(cfg, kind, log))
+        sources.append(source)
+        return source
+
+    outcome = app.run(config, extra_outputs=(collector,), source_opener=opener)
+    produced = sources[0].produced if sources else 0
+    count = max(produced, max(collector.balls, default=-1) + 1)
     outputs = [collector.balls.get(index) for index in range(count)]
     if args.labels:
         if collector.frame_size is None:
@@ -148,13 +166,19 @@ def _eval(args: argparse.Namespace) -> int:
             raise BallwatchError(msg)
         width, height = collector.frame_size
         truths = read_labels(Path(args.labels), width, height)
-    elif collector.truths:
-        truths = [collector.truths.get(i, BallTruth(is_visible=False)) for i in range(count)]
+    elif sources and sources[0].truths:
+        known = sources[0].truths
+        truths = [known.get(i, BallTruth(is_visible=False)) for i in range(count)]
     else:
         msg = f"{args.source} has no ground truth of its own; pass --labels LABELS.csv"
         raise BallwatchError(msg)
     report = evaluate_outputs(outputs, truths, args.tolerance)
     print(format_report(report))
+    processed = len(collector.balls)
+    print(
+        f"frames: {count} from the source, {processed} processed, {count - processed} dropped"
+        + (" (real-time: a dropped frame is a miss)" if args.realtime else "")
+    )
     if args.rows:
         write_rows(report, Path(args.rows))
     return EXIT_INTERRUPTED if outcome.is_interrupted else 0
