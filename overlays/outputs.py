@@ -1,4 +1,4 @@
-"""Outputs for rendered frames: H.264 MP4 file, track CSV, desktop window, fan-out.
+"""Outputs for rendered frames: H.264 MP4 file, desktop window, fan-out (track CSV: track_csv.py).
 
 Every output is used from the render thread only and is always closed by the
 renderer (also after a failure or Ctrl-C). Paths are checked at construction,
@@ -7,7 +7,6 @@ so a bad ``-o`` fails before the first frame is processed.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import tempfile
@@ -15,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
-from typing import IO
 
 import av
 import cv2
@@ -30,6 +28,17 @@ logger = logging.getLogger(__name__)
 
 _CONTAINER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
 _FPS_MAX_DENOMINATOR = 10_000  # 29.97002997… → 30000/1001, 25.0247… → 25350/1013
+
+# Crash-safe recording: a fragmented MP4. A +faststart MP4 gets its index only at a clean
+# close, so SIGKILL, an OOM kill or a power cut left no playable file at all. Here the moov
+# is written first (empty) and every keyframe starts a fragment (moof+mdat) that plays on
+# its own, so a crash loses at most the fragment in progress (< KEYFRAME_INTERVAL_S).
+# Fragmented MP4 rather than Matroska: it stays an .mp4 that Chrome, Firefox and Safari play
+# from a plain <video src> (it is also what MSE, HLS and DASH carry), as do VLC and ffmpeg;
+# Safari plays no Matroska and Chrome only its WebM subset. default_base_moof makes every
+# fragment's offsets relative to its own moof (what MSE and Safari expect).
+_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+KEYFRAME_INTERVAL_S = 2.0
 
 
 class X264Preset(StrEnum):
@@ -86,9 +95,10 @@ class VideoFileOutput:
     previous one. The file is opened on the first frame, whose size fixes the
     video size: later frames of another size (a reconnect at another
     resolution) are resized to it, and odd sizes are padded by one black
-    row/column because yuv420p needs even sizes. ``movflags=+faststart`` puts
-    the index first so browsers play the file while loading it.
-    Not thread-safe: the render thread owns it.
+    row/column because yuv420p needs even sizes. The file is a fragmented MP4
+    with a keyframe (and so a new fragment) at least every
+    ``KEYFRAME_INTERVAL_S`` of pts: after a crash or a failed write it plays up
+    to the last finished fragment. Not thread-safe: the render thread owns it.
     """
 
     def __init__(
@@ -127,7 +137,23 @@ class VideoFileOutput:
         self._format = container_format
         self.rate = Fraction(fps).limit_denominator(_FPS_MAX_DENOMINATOR)
         self._time_base = time_base
-        self._codec_options = {"preset": str(preset), "crf": str(crf)}
+        self._codec_options = {
+            "preset": str(preset),
+            "crf": str(crf),
+            # at most one keyframe interval of frames per GOP at the nominal rate ...
+            "g": str(max(1, int(KEYFRAME_INTERVAL_S * self.rate))),
+            # ... and forced keyframes are IDR, so each one starts a fragment
+            "forced-idr": "1",
+            # zerolatency: no lookahead, so a frame's packet (and fragment) leaves the
+            # encoder with it and a crash loses no more than the fragment in progress;
+            # and no B-frames: the empty moov cannot carry the edit list that hides their
+            # reordering delay, so frame 0 would start 2 frames late (exact pts lost)
+            "tune": "zerolatency",
+            "bf": "0",
+        }
+        self._keyframe_ticks = round(Fraction(KEYFRAME_INTERVAL_S) / time_base)
+        self._last_keyframe_pts: int | None = None
+        self._has_failed = False
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
         self._size: tuple[int, int] = (0, 0)  # (width, height) of the first frame
@@ -150,29 +176,58 @@ class VideoFileOutput:
         video_frame = av.VideoFrame.from_ndarray(self._fit(image, result), format="bgr24")
         video_frame.pts = self._next_pts(result)
         video_frame.time_base = self._time_base
+        if self._is_keyframe_due(video_frame.pts):
+            # by time, not only by count: a live run that drops frames still gets
+            # a new fragment every KEYFRAME_INTERVAL_S
+            video_frame.pict_type = av.video.frame.PictureType.I
         try:
             self._encode(stream, video_frame)
         except (av.FFmpegError, OSError) as exc:
-            msg = f"cannot write video output {str(self.path)!r}: {exc}"
+            self._has_failed = True
+            msg = (
+                f"cannot write video output {str(self.path)!r}: {os_cause(exc)}; "
+                "the recording plays up to its last fragment"
+            )
             raise OutputError(msg) from exc
         self.frames_written += 1
 
     def close(self) -> None:
-        """Flush the encoder and finalize the file; safe to call more than once."""
+        """Flush the encoder and finalize the file; safe to call more than once.
+
+        After a failed write nothing more is written (the finished fragments play).
+        """
         if self._is_closed:
             return
         self._is_closed = True
         if self._container is None or self._stream is None:
             logger.info("no frame reached the video output; %s was not written", self.path)
             return
+        if self._has_failed:
+            self._close_after_failure(self._container)
+            return
         try:
             self._encode(self._stream, None)
         except (av.FFmpegError, OSError) as exc:
-            msg = f"cannot finish video output {str(self.path)!r}: {exc}"
+            msg = f"cannot finish video output {str(self.path)!r}: {os_cause(exc)}"
             raise OutputError(msg) from exc
         finally:
             self._container.close()
         logger.info("wrote %d frames to %s", self.frames_written, self.path)
+
+    def _close_after_failure(self, container: av.container.OutputContainer) -> None:
+        try:
+            container.close()
+        except (av.FFmpegError, OSError) as exc:
+            # the write failure was already reported; the trailer is optional in fMP4
+            logger.debug("closing %s after a failed write: %s", self.path, exc)
+        logger.info("%s holds %d frames up to its last fragment", self.path, self.frames_written)
+
+    def _is_keyframe_due(self, pts: int) -> bool:
+        last = self._last_keyframe_pts
+        if last is not None and pts - last < self._keyframe_ticks:
+            return False
+        self._last_keyframe_pts = pts
+        return True
 
     def _open(self, image: NDArray[np.uint8]) -> av.VideoStream:
         height, width = image.shape[:2]
@@ -182,7 +237,12 @@ class VideoFileOutput:
             logger.info("padding %dx%d frames to %dx%d for yuv420p", width, height, *padded)
         try:
             container = av.open(
-                str(self.path), "w", format=self._format, options={"movflags": "+faststart"}
+                str(self.path),
+                "w",
+                format=self._format,
+                # flush_packets: hand each finished fragment to the OS at once; left in
+                # ffmpeg's 32 KB write buffer, a small video lost 100 frames to a SIGKILL
+                options={"movflags": _MOVFLAGS, "flush_packets": "1"},
             )
             stream = container.add_stream("libx264", rate=self.rate, options=self._codec_options)
         except (av.FFmpegError, OSError) as exc:
@@ -241,62 +301,11 @@ class VideoFileOutput:
             self._container.mux(stream.encode(video_frame))
 
 
-def _format_optional(value: float, digits: int, is_known: bool) -> str:
-    return f"{value:.{digits}f}" if is_known else ""
-
-
-class TrackCsvOutput:
-    """Writes the ball track: one row per frame, ``frame,pts_s,status,x,y,confidence``.
-
-    ``x``, ``y`` and ``confidence`` are empty when the ball is lost. The header
-    is written at construction; rows are flushed every ``flush_every`` frames
-    and on close. Not thread-safe: the render thread owns it.
-    """
-
-    HEADER = ("frame", "pts_s", "status", "x", "y", "confidence")
-
-    def __init__(self, path: str | Path, *, flush_every: int = 30) -> None:
-        """Create (or replace) the CSV file and write the header.
-
-        Raises:
-            OutputError: the file cannot be created.
-        """
-        self.path = Path(path)
-        ensure_writable(self.path, "track CSV")
-        try:
-            self._file: IO[str] = self.path.open("w", newline="", encoding="utf-8")
-        except OSError as exc:
-            msg = f"cannot write track CSV {str(self.path)!r}: {exc.strerror}"
-            raise OutputError(msg) from exc
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(self.HEADER)
-        self._flush_every = max(flush_every, 1)
-        self._rows_since_flush = 0
-
-    def write(self, image: NDArray[np.uint8], result: FrameResult) -> None:
-        """Append the row of ``result`` (the image is not used)."""
-        del image
-        ball = result.ball
-        has_position = ball.has_position
-        self._writer.writerow(
-            (
-                result.frame.index,
-                f"{result.frame.pts_s:.6f}",
-                str(ball.status),
-                _format_optional(ball.x, 2, has_position),
-                _format_optional(ball.y, 2, has_position),
-                _format_optional(ball.confidence, 4, has_position),
-            )
-        )
-        self._rows_since_flush += 1
-        if self._rows_since_flush >= self._flush_every:
-            self._file.flush()
-            self._rows_since_flush = 0
-
-    def close(self) -> None:
-        """Flush and close the file; safe to call more than once."""
-        if not self._file.closed:
-            self._file.close()
+def os_cause(exc: Exception) -> str:
+    """The operating system's words for a failed write ("File too large"), else the error."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 def opencv_has_gui() -> bool:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from stream.errors import OutputError
+from stream.flushing import Clock, FlushSchedule
 
 _NS_PER_MS = 1_000_000
 
@@ -149,28 +151,65 @@ class MemoryLatencyLog:
 
 
 class JsonlLatencyLog:
-    """Writes one JSON object per line; every line is flushed, so a killed run keeps its log."""
+    """Writes one JSON object per line, flushed at least every ``flush_interval_s``.
 
-    def __init__(self, path: Path) -> None:
+    Lines are flushed on the first write after the interval (and on close), so a
+    killed run keeps all but its last second without a system call per line.
+    A failed write (disk full, file too large) raises one :class:`OutputError`
+    naming the file; later writes are dropped so the run can stop cleanly.
+    Thread-safe (stages and the main thread all write).
+    """
+
+    def __init__(
+        self, path: Path, *, flush_interval_s: float = 1.0, clock: Clock = time.monotonic_ns
+    ) -> None:
+        """Create (or replace) the log file.
+
+        Raises:
+            OutputError: the file cannot be created.
+        """
+        self.path = path
         try:
             self._file: IO[str] = path.open("w", encoding="utf-8")
         except OSError as exc:
             msg = f"cannot write latency log {str(path)!r}: {exc.strerror}; choose a writable path"
             raise OutputError(msg) from exc
         self._lock = threading.Lock()
+        self._flush = FlushSchedule(flush_interval_s, clock=clock)
+        self._has_failed = False
 
     def write(self, entry: LogEntry) -> None:
-        """Append ``entry`` as one JSON line."""
+        """Append ``entry`` as one JSON line.
+
+        Raises:
+            OutputError: the first write that fails (later ones are dropped).
+        """
         line = json.dumps(entry.to_json(), separators=(",", ":"))
         with self._lock:
-            if not self._file.closed:
+            if self._file.closed or self._has_failed:
+                return
+            try:
                 self._file.write(line + "\n")
-                self._file.flush()
+                if self._flush.is_due():
+                    self._file.flush()
+            except OSError as exc:
+                self._has_failed = True
+                raise self._error(exc) from exc
 
     def close(self) -> None:
-        """Close the file."""
+        """Flush and close the file (after a failed write, just close it)."""
         with self._lock:
-            self._file.close()
+            if self._file.closed:
+                return
+            try:
+                self._file.close()
+            except OSError as exc:
+                if not self._has_failed:
+                    self._has_failed = True
+                    raise self._error(exc) from exc
+
+    def _error(self, exc: OSError) -> OutputError:
+        return OutputError(f"cannot write latency log {str(self.path)!r}: {exc.strerror or exc}")
 
 
 class TeeLatencyLog:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -14,8 +13,8 @@ from numpy.typing import NDArray
 
 from overlays.output import Output
 from overlays.outputs import (
+    KEYFRAME_INTERVAL_S,
     MultiOutput,
-    TrackCsvOutput,
     VideoFileOutput,
     WindowOutput,
     X264Preset,
@@ -23,7 +22,7 @@ from overlays.outputs import (
     opencv_has_gui,
 )
 from perception.detections import Detections
-from perception.result import BallState, FrameResult, PerceptionStep, SearchMode, TrackStatus
+from perception.result import BallState, FrameResult, PerceptionStep, SearchMode
 from stream.errors import OutputError
 from stream.frame import Frame
 
@@ -85,13 +84,51 @@ def test_video_keeps_frame_count_timestamps_and_ntsc_rate(tmp_path: Path) -> Non
     )
 
 
-def test_video_has_its_index_first_for_progressive_playback(tmp_path: Path) -> None:
+def _keyframe_times_s(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [p for p in container.demux(stream) if p.is_keyframe and p.pts is not None]
+        return [float((p.pts or 0) * (p.time_base or 0)) for p in packets]
+
+
+def test_video_is_fragmented_with_a_keyframe_every_two_seconds(tmp_path: Path) -> None:
     path = tmp_path / "out.mp4"
 
-    write_all(VideoFileOutput(path, fps=25.0), [make_result(i) for i in range(3)])
+    write_all(VideoFileOutput(path, fps=25.0), [make_result(i, pts_s=i / 25) for i in range(150)])
 
     data = path.read_bytes()
-    assert 0 < data.index(b"moov") < data.index(b"mdat")
+    assert 0 < data.index(b"moov") < data.index(b"moof") < data.index(b"mdat")
+    keyframes_s = _keyframe_times_s(path)
+    assert keyframes_s[0] == 0.0
+    assert max(np.diff([*keyframes_s, 150 / 25])) <= KEYFRAME_INTERVAL_S
+    assert data.count(b"moof") >= len(keyframes_s), "every keyframe starts a fragment"
+
+
+def test_sparse_live_frames_still_get_a_keyframe_every_two_seconds(tmp_path: Path) -> None:
+    # given a 25 fps live source of which only every 10th frame reached the output
+    path = tmp_path / "out.mp4"
+
+    write_all(VideoFileOutput(path, fps=25.0), [make_result(i, pts_s=i * 0.4) for i in range(30)])
+
+    # then the keyframes follow the clock, not the nominal 50-frame GOP (20 s here)
+    keyframes_s = _keyframe_times_s(path)
+    assert max(np.diff([*keyframes_s, 30 * 0.4])) <= KEYFRAME_INTERVAL_S
+
+
+def test_video_of_a_run_that_never_closed_plays_up_to_its_last_fragment(tmp_path: Path) -> None:
+    # given 5 s written at 25 fps and the file copied as a crash would leave it (no close)
+    path, crashed = tmp_path / "out.mp4", tmp_path / "crashed.mp4"
+    output = VideoFileOutput(path, fps=25.0, preset=X264Preset.ULTRAFAST)
+    for index in range(125):
+        result = make_result(index, pts_s=index / 25)
+        output.write(result.frame.image, result)
+    crashed.write_bytes(path.read_bytes())
+    output.close()
+
+    # then the copy decodes up to the last keyframe, at most 2 s before the last write
+    _, frames = read_video(crashed)
+    assert 125 - KEYFRAME_INTERVAL_S * 25 <= len(frames) <= 125
+    assert [f.pts for f in frames] == [i * 3600 for i in range(len(frames))]
 
 
 def test_run_stopped_midway_leaves_a_playable_file_of_what_was_written(tmp_path: Path) -> None:
@@ -193,46 +230,6 @@ def test_writing_after_close_fails_clearly(tmp_path: Path) -> None:
 
     with pytest.raises(OutputError, match="already closed"):
         output.write(result.frame.image, result)
-
-
-# --- TrackCsvOutput --------------------------------------------------------------------
-
-
-def test_track_csv_has_one_row_per_frame_and_empty_fields_when_lost(tmp_path: Path) -> None:
-    path = tmp_path / "track.csv"
-    results = [
-        make_result(0, ball=BallState(TrackStatus.SEEN, 10.5, 20.25, 0.875)),
-        make_result(1, ball=BallState(TrackStatus.PREDICTED, 12.0, 21.0)),
-        make_result(2, ball=BallState.lost()),
-    ]
-
-    write_all(TrackCsvOutput(path), results)
-
-    with path.open(newline="") as file:
-        rows = list(csv.reader(file))
-    assert rows == [
-        ["frame", "pts_s", "status", "x", "y", "confidence"],
-        ["0", "0.000000", "seen", "10.50", "20.25", "0.8750"],
-        ["1", "0.033367", "predicted", "12.00", "21.00", "0.0000"],
-        ["2", "0.066733", "lost", "", "", ""],
-    ]
-
-
-def test_track_csv_rows_reach_the_disk_before_close(tmp_path: Path) -> None:
-    path = tmp_path / "track.csv"
-    output = TrackCsvOutput(path, flush_every=2)
-
-    for index in range(2):
-        result = make_result(index)
-        output.write(result.frame.image, result)
-
-    assert len(path.read_text().splitlines()) == 3
-    output.close()
-
-
-def test_track_csv_unwritable_path_fails_at_construction(tmp_path: Path) -> None:
-    with pytest.raises(OutputError, match=r"track CSV .*missing.*does not exist"):
-        TrackCsvOutput(tmp_path / "missing" / "track.csv")
 
 
 # --- WindowOutput ----------------------------------------------------------------------

@@ -1,0 +1,57 @@
+"""SIGTERM and SIGHUP end a run the way Ctrl-C does (installed by the entry point only)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNAL_NAMES = frozenset(number.name for number in STOP_SIGNALS)
+
+
+class StopSignal(KeyboardInterrupt):
+    """A stop asked by a signal other than Ctrl-C (``systemd``, ``docker stop``, ``timeout``).
+
+    It is a :class:`KeyboardInterrupt`, so the run loop's Ctrl-C handling (finish the
+    frames in flight, finalize every output; a second one aborts at once) applies
+    unchanged; ``signal_name`` tells the exit code apart (a requested stop is clean).
+    """
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def stop_reason(interrupt: KeyboardInterrupt) -> str:
+    """The signal behind an interrupt: ``SIGTERM``/``SIGHUP``, else ``SIGINT`` (Ctrl-C)."""
+    return interrupt.signal_name if isinstance(interrupt, StopSignal) else "SIGINT"
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    del frame
+    raise StopSignal(signal.Signals(signum).name)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`StopSignal` in the main thread.
+
+    Python runs signal handlers in the main thread between bytecodes, exactly where
+    it raises KeyboardInterrupt for SIGINT, so both take the same path. Outside the
+    main thread (an embedding application) nothing is installed. The previous
+    handlers are restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    for number in STOP_SIGNALS:
+        signal.signal(number, _raise_stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
