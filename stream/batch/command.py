@@ -100,9 +100,11 @@ def run_batch(args: argparse.Namespace) -> int:
     """Run the batch; 0 when every recording is done, 1 when some failed, 130 on Ctrl-C."""
     _check_args(args)
     _quiet_runs(is_verbose=getattr(args, "verbose", False))
-    settings = BatchSettings(batch_config(args), Path(args.out), write_video=args.overlay)
-    factory = load_factory(args.detector_factory)
     recordings = expand_inputs(args.inputs)
+    # the workers' one detector is chosen for a recording's source kind, as `run` would
+    config = batch_config(args).model_copy(update={"source": recordings[0].uri})
+    settings = BatchSettings(config, Path(args.out), write_video=args.overlay)
+    factory = load_factory(args.detector_factory)
     try:
         settings.out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

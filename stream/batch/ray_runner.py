@@ -78,15 +78,20 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
-    if options.address:
-        ray.init(address=options.address, log_to_driver=False)
-    else:
-        ray.init(
-            num_cpus=options.cpus or os.cpu_count() or 1,
-            include_dashboard=False,
-            object_store_memory=OBJECT_STORE_BYTES,
-            log_to_driver=False,
-        )
+    try:
+        if options.address:
+            ray.init(address=options.address, log_to_driver=False)
+        else:
+            ray.init(
+                num_cpus=options.cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                object_store_memory=OBJECT_STORE_BYTES,
+                log_to_driver=False,
+            )
+    except Exception as exc:  # Ray raises a bare Exception when its processes do not come up
+        where = f"join Ray at {options.address}" if options.address else "start a local Ray"
+        msg = f"could not {where} ({first_line(exc)}); try again, or run with --local"
+        raise BallwatchError(msg) from exc
     try:
         yield ray
     finally:
@@ -144,8 +149,9 @@ class _Pool:
             num_cpus=options.threads_per_task, num_gpus=gpus, max_concurrency=2, max_restarts=0
         )
         self._args = (settings, factory)
-        self.actors = [self._new() for _ in range(_worker_count(ray, options, gpus))]
+        self.actors: list[Any] = [self._new() for _ in range(_worker_count(ray, options, gpus))]
         self._check_ready(self.actors)
+        self._dead: set[int] = set()
 
     def _new(self) -> Any:
         return self._actor_class.remote(*self._args)
@@ -155,10 +161,18 @@ class _Pool:
         if errors:
             raise BallwatchError(errors[0])
 
-    def replace(self, slot: int) -> None:
+    def mark_dead(self, slot: int) -> None:
+        """Forget a dead actor; :meth:`actor` starts a new one when work is left for it."""
         self._ray.kill(self.actors[slot])
-        self.actors[slot] = self._new()
-        self._check_ready([self.actors[slot]])
+        self._dead.add(slot)
+
+    def actor(self, slot: int) -> Any:
+        """The live actor of ``slot`` (a dead one is replaced, detector loaded, first)."""
+        if slot in self._dead:
+            self.actors[slot] = self._new()
+            self._check_ready([self.actors[slot]])
+            self._dead.discard(slot)
+        return self.actors[slot]
 
     def kill_all(self) -> None:
         for actor in self.actors:
@@ -216,12 +230,12 @@ class _Scheduler:
 
     def _submit(self, pending: deque[Task]) -> None:
         busy_slots = {slot for slot, _ in self._busy.values()}
-        for slot, actor in enumerate(self._pool.actors):
+        for slot in range(len(self._pool.actors)):
             if not pending:
                 return
             if slot not in busy_slots:
                 task = pending.popleft()
-                self._busy[actor.process.remote(task)] = (slot, task)
+                self._busy[self._pool.actor(slot).process.remote(task)] = (slot, task)
                 self._progress.worker(slot, task.label, 0, task.frames_expected)
 
     def _collect(self, ref: Any, slot: int, task: Task) -> TaskResult:
@@ -229,7 +243,7 @@ class _Scheduler:
             result: TaskResult = self._ray.get(ref)
         except self._ray.exceptions.RayError as error:
             logger.warning("worker %d died running %s: %s", slot + 1, task.label, first_line(error))
-            self._pool.replace(slot)
+            self._pool.mark_dead(slot)
             error_text = f"worker died (attempt {task.attempt}): {first_line(error)}"
             return TaskResult(task, False, error=error_text, is_retryable=True)
         return result
