@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.* when run as a script
+from bench.stillness import longest_still_run
 from configs.app_config import AppConfig, load_config, preset_path
 from perception.dataset import LabelledFrame, clip_images, frames_from_yolo
 from perception.detector import Precision
@@ -128,30 +130,14 @@ def score_stills(
     return hits, with_ball, len(frames) / (time.perf_counter() - began)
 
 
-def longest_static_run(xs: list[float], ys: list[float], seen: list[bool], radius: float) -> int:
-    """Longest run of consecutive `seen` frames all within ``radius`` px of the run's first."""
-    best = run = 0
-    anchor = (0.0, 0.0)
-    for x, y, is_seen in zip(xs, ys, seen, strict=True):
-        if is_seen and run and np.hypot(x - anchor[0], y - anchor[1]) <= radius:
-            run += 1
-        elif is_seen:
-            run, anchor = 1, (x, y)
-        else:
-            run = 0
-        best = max(best, run)
-    return best
-
-
 def static_lock(detector: RfDetrDetector, config: AppConfig, root: Path) -> tuple[int, int, int]:
     """(longest static seen run, seen frames, frames) on the unlabelled 1080p tennis clip."""
     video = root / "tennis_atp" / "video_input3.mp4"
     frames = list(clip_frames(video, 0, None))
     report = run_eval(frames, BallSearch(detector, config.search), BallTracker(config.tracker))
-    rows = report.rows
-    seen = [row.status.value == "seen" for row in rows]
-    run = longest_static_run([r.x for r in rows], [r.y for r in rows], seen, 3.0)
-    return run, sum(seen), len(rows)
+    rows = [(row.status.value, row.x, row.y) for row in report.rows]
+    seen = sum(status == "seen" for status, _, _ in rows)
+    return longest_still_run(rows, 3.0), seen, len(rows)
 
 
 def score_synth(detector: RfDetrDetector, config: AppConfig, seed: int) -> EvalReport:
