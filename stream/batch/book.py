@@ -183,6 +183,17 @@ class BatchBook:
         self._progress.recording_finished(is_ok=False)
         self.write()
 
+    def reconcile(self) -> None:
+        """Count as done the recordings whose folder is complete though no row says so yet.
+
+        An interrupt between a recording's rename and its row leaves exactly that.
+        """
+        for recording in self._recordings:
+            if recording.name not in self._rows:
+                summary = finished_summary(self._layout, recording.name)
+                if summary is not None and summary.uri == recording.uri:
+                    self._rows[recording.name] = SummaryRow.done(summary, is_reused=False)
+
     def rows(self) -> list[SummaryRow]:
         """Every input in order; unfinished ones are ``pending``."""
         return [self._rows.get(r.name) or SummaryRow.pending(r) for r in self._recordings]

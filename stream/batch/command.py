@@ -125,6 +125,7 @@ def run_batch(args: argparse.Namespace) -> int:
         interrupted = True
     finally:
         progress.close()
+        book.reconcile()
         book.write()
     sys.stderr.write(book.report() + "\n")
     if interrupted:

@@ -1,0 +1,58 @@
+"""``ballwatch batch --local`` (no Ray): Ctrl-C stops cleanly and a rerun continues."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stream import cli
+from stream.batch.summary_table import read_summary
+from tests.batch_support import write_ball_clip
+from tests.media import wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name, frames in (("a", 12), ("b", 12), ("c", 150)):
+        write_ball_clip(clips / f"{name}.mp4", frames=frames)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "stream", "batch", str(clips), "--out", str(out), "--local"]
+    command += ["--no-progress", "--detector-factory", "tests.batch_support:slow_bright_spot"]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until((out / "b" / "summary.json").exists, timeout_s=180)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    rows = {row["name"]: row for row in read_summary(out / "summary.csv")}
+    assert (rows["a"]["status"], rows["b"]["status"], rows["c"]["status"]) == (
+        "done",
+        "done",
+        "pending",
+    )
+    assert not (out / "c").exists()  # a half-done recording never looks done
+
+    rerun = ["batch", str(clips), "--out", str(out), "--local", "--no-progress"]
+    assert cli.main([*rerun, "--detector-factory", "tests.batch_support:bright_spot"]) == 0
+
+    rows = {row["name"]: row for row in read_summary(out / "summary.csv")}
+    assert [(rows[n]["status"], rows[n]["reused"]) for n in "abc"] == [
+        ("done", "yes"),
+        ("done", "yes"),
+        ("done", "no"),
+    ]
+    assert rows["c"]["frames"] == "150"
