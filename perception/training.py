@@ -93,6 +93,8 @@ class LoopSettings:
         log_every: steps between progress lines (loss, s/step, ETA).
         eval_crops: held-out crops per quick evaluation (half with a ball).
         grad_clip: max gradient norm (0 disables clipping).
+        patience: stop after this many quick evaluations in a row without a better
+            held-out F1 (0: never stop early). The rfdetr engine counts epochs instead.
     """
 
     steps: int = 2000
@@ -101,6 +103,7 @@ class LoopSettings:
     log_every: int = 25
     eval_crops: int = 96
     grad_clip: float = 0.1
+    patience: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +413,7 @@ class _LoopState:
     scaler: torch.amp.GradScaler
     step: int = 0
     best_f1: float = -1.0
+    evals_since_best: int = 0  # not saved: a resumed run starts its patience afresh
 
     def save(self, path: Path, spec: ModelSpec) -> None:
         """Write weights, optimizer, schedule and counters atomically."""
@@ -491,8 +495,10 @@ def _evaluate_and_save(
         scores.append(batch_scores)
         centres.append(batch_centres)
     result = score_crops(np.concatenate(scores), np.concatenate(centres), eval_samples)
+    state.evals_since_best += 1
     if result.f1 > state.best_f1:
         state.best_f1 = result.f1
+        state.evals_since_best = 0
         best = {
             "model": state.model.state_dict(),
             "meta": metadata(cfg.model, {"step": state.step}),
@@ -552,6 +558,11 @@ def train_loop(cfg: TrainConfig) -> Path:
             result = _evaluate_and_save(state, cfg, eval_samples)
             logger.info("step %d held-out crops: %s", state.step, result)
             log_line(log_path, {"step": state.step, "eval": asdict(result)})
+            if 0 < cfg.loop.patience <= state.evals_since_best:
+                logger.info("early stop at step %d: held-out F1 no better in %d evaluations",
+                            state.step, state.evals_since_best)  # fmt: skip
+                log_line(log_path, {"step": state.step, "early_stop": state.evals_since_best})
+                break
     return cfg.output_dir
 
 
@@ -626,6 +637,8 @@ def train_rfdetr(cfg: TrainConfig) -> Path:
         progress_bar="tqdm",
         seed=cfg.seed,
         warmup_epochs=min(1.0, cfg.epochs / 10),
+        early_stopping=cfg.loop.patience > 0,
+        early_stopping_patience=max(cfg.loop.patience, 1),
     )
     return out
 
@@ -794,6 +807,7 @@ class TrainFile(BaseModel):
     steps: int | None = Field(None, ge=1)
     warmup_steps: int | None = Field(None, ge=0)
     checkpoint_every: int | None = Field(None, ge=1)
+    patience: int | None = Field(None, ge=0)
     eval_crops: int | None = Field(None, ge=2)
     mixed_precision: bool | None = None
     device: Literal["auto", "cpu", "cuda"] | None = None
@@ -830,6 +844,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--epochs", type=int, help="epochs (rfdetr engine)")
     parser.add_argument("--steps", type=int, help="total steps (loop engine)")
+    parser.add_argument(
+        "--patience", type=int, help="stop after N evaluations without a better held-out F1"
+    )
     parser.add_argument(
         "--amp", dest="mixed_precision", action=argparse.BooleanOptionalAction, default=None,
         help="mixed precision (default: on with CUDA; CPU always trains in FP32)",
@@ -871,6 +888,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         warmup_steps=warmup,
         checkpoint_every=merged.checkpoint_every or defaults.checkpoint_every,
         eval_crops=merged.eval_crops or defaults.eval_crops,
+        patience=merged.patience or 0,
     )
     return TrainConfig(
         data=merged.data,
