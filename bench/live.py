@@ -208,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arms", nargs="+", default=["a", "b", "c", "d"])
     parser.add_argument("--preset", default="live", help="preset of the live arm")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    parser.add_argument(
+        "--slow-frames", type=int, default=90, help="frames (a) and (b) run on (from the start)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     replay = _config(args.clip, args.weights, "replay", args.set)
@@ -221,15 +224,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     height, width = frames[0].shape[:2]
     truths = read_labels(args.clip.with_suffix(".csv"), width, height)
     arms: list[Arm] = []
+    slow = min(args.slow_frames, len(frames))
     runs: dict[str, Callable[[], Arm]] = {
-        "a": lambda: naive_arm(detector.model, frames, truths),
-        "b": lambda: slicer_arm(detector.model, detector.resolution, frames, truths),
+        "a": lambda: naive_arm(detector.model, frames[:slow], truths[:slow]),
+        "b": lambda: slicer_arm(detector.model, detector.resolution, frames[:slow], truths[:slow]),
         "c": lambda: ours_arm("(c) ours, replay (block)", replay, detector, truths),
         "d": lambda: ours_arm(f"(d) ours, live ({args.preset})", live, detector, truths),
     }
     print(
         f"clip {args.clip.name}: {len(frames)} frames {width}x{height}; weights {args.weights}; "
-        f"{plan.reason}; F1 at 4 px; {os.cpu_count()} CPUs"
+        f"{plan.reason}; F1 at 4 px; {os.cpu_count()} CPUs; (a), (b) on the first {slow} frames"
     )
     for name in args.arms:
         arms.append(runs[name]())

@@ -151,6 +151,9 @@ class Int8Config(_Section):
     """Run-time switch to the QAT INT8 model."""
 
     auto_switch: bool = False
+    auto_build: bool = Field(True, description="make the QAT model when first needed (CPU)")
+    qat_data: str = Field("synth:?seed=4242", description="crops of the automatic QAT")
+    qat_steps: int = Field(100, ge=0, le=100_000, description="its fine-tune steps")
 
 
 class AppConfig(_Section):

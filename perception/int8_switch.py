@@ -28,6 +28,8 @@ from configs.app_config import BudgetConfig, DetectorConfig, Int8Config
 from perception.budget import BudgetRule, Decision, RollingBudgetCheck, Verdict, decide
 from perception.detector import Detector, Precision
 from perception.errors import DetectorLoadError
+from perception.int8_cache import Int8Builder, cache_dir, cached_artifact, ensure_int8_artifact
+from perception.qat import QatSettings, sidecar_path
 from stream.latency import LatencyLog, LatencyRecord, LogEntry, RunEvent
 
 logger = logging.getLogger(__name__)
@@ -77,10 +79,13 @@ class Int8Switch:
         target: DetectorSwapTarget | None = None,
         clock: Clock = time.monotonic_ns,
         after_frames: int = 30,
+        builder: Int8Builder | None = None,
     ) -> None:
         """Watch a run of ``float_detector``; switch to ``int8_detector`` on ``target``.
 
-        Without ``int8_detector`` or ``target`` the switch only logs its decisions.
+        Without ``int8_detector`` the ``builder`` (if any) makes it in the background the
+        first time the budget says switch, and the swap follows when it is ready. Without
+        either, or without ``target``, the switch only logs its decisions.
 
         Raises:
             ValueError: the two detectors run at different resolutions.
@@ -97,6 +102,8 @@ class Int8Switch:
         self._events = events
         self._int8 = int8_detector if target is not None else None
         self._target = target
+        self._builder = builder if target is not None else None
+        self._resolution = float_detector.resolution
         self._clock = clock
         self._after_frames = after_frames
         self._lock = threading.Lock()
@@ -111,7 +118,7 @@ class Int8Switch:
     @property
     def can_switch(self) -> bool:
         """Whether an INT8 QAT detector is loaded and a worker can take it."""
-        return self._int8 is not None
+        return self._int8 is not None or self._builder is not None
 
     @property
     def has_switched(self) -> bool:
@@ -161,6 +168,16 @@ class Int8Switch:
         return events
 
     def _request(self, record: LatencyRecord) -> list[RunEvent]:
+        if self._int8 is None and self._builder is not None:
+            self._requested_from = record.precision
+            self._builder.start(self._built)
+            logger.warning(
+                "the budget says INT8: making the QAT model of %s in the background "
+                "(float until it is ready)",
+                self._builder.weights.name,
+            )
+            details = {"weights": str(self._builder.weights), "after_frame": record.frame_index}
+            return [RunEvent("int8_build", self._clock(), details)]
         if self._int8 is None or self._target is None:
             logger.warning(
                 "the budget says switch INT8 QAT on, but no INT8 QAT model is configured for "
@@ -176,6 +193,21 @@ class Int8Switch:
             "after_frame": record.frame_index,
         }
         return [RunEvent("switch_requested", self._clock(), details)]
+
+    def _built(self, detector: Detector) -> None:
+        """The builder thread's INT8 detector is ready: swap it in (any thread)."""
+        if detector.resolution != self._resolution or self._target is None:
+            logger.error(
+                "the INT8 QAT model runs at %d px, not %d px: staying in float",
+                detector.resolution,
+                self._resolution,
+            )
+            return
+        with self._lock:
+            self._int8 = detector
+        self._target.request_swap(detector)
+        logger.warning("switching the detector to INT8 QAT (built for this run)")
+        self._events.write(RunEvent("switch_requested", self._clock(), {"to": "int8"}))
 
     def _switch_report(self) -> list[RunEvent]:
         if self._switch_frame is None:
@@ -221,12 +253,17 @@ class Int8Switch:
 
 
 def load_int8_detector(
-    detector: DetectorConfig, int8: Int8Config, float_detector: Detector
+    detector: DetectorConfig,
+    int8: Int8Config,
+    float_detector: Detector,
+    weights: Path | None = None,
 ) -> Detector | None:
     """The INT8 QAT detector to switch to, loaded and warmed up now (before any frame).
 
-    None when ``int8.auto_switch`` is off, the float detector already runs INT8, or no
-    artifact is configured (then a warning says how to configure one).
+    The artifact is ``detector.int8_artifact``, else (``int8.auto_build``, on CPU) the
+    cached one of ``weights`` if an earlier run made it. None when ``int8.auto_switch`` is
+    off, the float detector already runs INT8, or there is no artifact yet (a warning
+    says how to make one, unless :func:`build_int8_builder` will make it when needed).
 
     Raises:
         PrecisionError: the artifact is not a QAT model (float checkpoint, PTQ, no sidecar).
@@ -234,7 +271,13 @@ def load_int8_detector(
     """
     if not int8.auto_switch or float_detector.precision is Precision.INT8:
         return None
-    if detector.int8_artifact is None:
+    artifact = detector.int8_artifact
+    if artifact is None and _can_build(int8, float_detector, weights) and weights is not None:
+        cached = cached_artifact(weights, cache_dir())
+        if not (cached.is_file() and sidecar_path(cached).is_file()):
+            return None  # made by the builder the first time the budget asks for INT8
+        artifact = str(cached)
+    if artifact is None:
         logger.warning(
             "int8.auto_switch is on but detector.int8_artifact is not set: the budget check "
             "will only advise; make an artifact with `ballwatch qat`"
@@ -243,11 +286,11 @@ def load_int8_detector(
     from perception.int8_detector import Int8Detector  # noqa: PLC0415 - onnxruntime is heavy
 
     loaded = Int8Detector.load(
-        Path(detector.int8_artifact), threshold=detector.threshold, threads=detector.threads
+        Path(artifact), threshold=detector.threshold, threads=detector.threads
     )
     if loaded.resolution != float_detector.resolution:
         msg = (
-            f"INT8 artifact {detector.int8_artifact!r} runs at {loaded.resolution} px but the "
+            f"INT8 artifact {artifact!r} runs at {loaded.resolution} px but the "
             f"float model at {float_detector.resolution} px; "
             "run `ballwatch qat` on the same weights"
         )
@@ -256,12 +299,57 @@ def load_int8_detector(
     return loaded
 
 
+def _can_build(int8: Int8Config, float_detector: Detector, weights: Path | None) -> bool:
+    """Whether the INT8 model of ``weights`` may be made automatically (CPU, a checkpoint)."""
+    return (
+        int8.auto_build
+        and float_detector.device == "cpu"
+        and weights is not None
+        and weights.suffix == ".safetensors"
+    )
+
+
+def build_int8_builder(
+    detector: DetectorConfig,
+    int8: Int8Config,
+    float_detector: Detector,
+    weights: Path | None,
+    int8_detector: Detector | None,
+) -> Int8Builder | None:
+    """What makes the INT8 model when the budget first asks for it, or None.
+
+    None when no switch can happen (``auto_switch`` off), an INT8 detector is already
+    loaded, one is configured by hand, or automatic builds are off or impossible (CUDA,
+    no ``.safetensors`` checkpoint: the COCO weights are not a ball model).
+    """
+    if not int8.auto_switch or int8_detector is not None or detector.int8_artifact:
+        return None
+    if float_detector.precision is Precision.INT8 or not _can_build(int8, float_detector, weights):
+        return None
+    if weights is None:  # _can_build checked it; this tells mypy
+        return None
+
+    def load(artifact: Path) -> Detector:
+        from perception.int8_detector import Int8Detector  # noqa: PLC0415 - onnxruntime
+
+        loaded = Int8Detector.load(artifact, threshold=detector.threshold, threads=detector.threads)
+        loaded.warm_up()
+        return loaded
+
+    def ensure(path: Path) -> Path:
+        settings = QatSettings(steps=int8.qat_steps)
+        return ensure_int8_artifact(path, data=int8.qat_data, settings=settings)
+
+    return Int8Builder(weights, load, ensure)
+
+
 def build_int8_switch(
     budget: BudgetConfig,
     int8_detector: Detector | None,
     float_detector: Detector,
     target: DetectorSwapTarget,
     events: LatencyLog,
+    builder: Int8Builder | None = None,
 ) -> Int8Switch | None:
     """The run's switch, or None when the config sets no budget.
 
@@ -271,4 +359,11 @@ def build_int8_switch(
     rule = BudgetRule.from_config(budget)
     if rule is None:
         return None
-    return Int8Switch(rule, float_detector, events, int8_detector=int8_detector, target=target)
+    return Int8Switch(
+        rule,
+        float_detector,
+        events,
+        int8_detector=int8_detector,
+        target=target,
+        builder=builder,
+    )

@@ -17,7 +17,7 @@ from overlays.track_csv import TrackCsvOutput
 from overlays.web import WebView
 from overlays.window import WhenVisible, Window
 from perception.detector import Detector
-from perception.int8_switch import build_int8_switch, load_int8_detector
+from perception.int8_switch import build_int8_builder, build_int8_switch, load_int8_detector
 from perception.precision import PrecisionPlan, resolve_precision
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
@@ -230,7 +230,11 @@ def run(
             if detector is None:
                 detector = build_detector(config, plan)
                 detector.warm_up()
-            int8_detector = load_int8_detector(config.detector, config.int8, detector)
+            weights = choose_weights(config.detector.weights, kind.value).path
+            int8_detector = load_int8_detector(config.detector, config.int8, detector, weights)
+            builder = build_int8_builder(
+                config.detector, config.int8, detector, weights, int8_detector
+            )
         except BaseException:
             source.close()
             raise
@@ -245,7 +249,7 @@ def run(
             detector, BallSearch(detector, config.search), config.tracker
         )
         # the budget check (and INT8 switch) watches the records; its events go to `log`
-        switch = build_int8_switch(config.budget, int8_detector, detector, perception, log)
+        switch = build_int8_switch(config.budget, int8_detector, detector, perception, log, builder)
         run_log: LatencyLog = log if switch is None else TeeLatencyLog(log, switch)
         log.write(RunEvent("start", time.monotonic_ns(), _start_details(config, kind, plan)))
         pipeline = assemble(
