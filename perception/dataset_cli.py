@@ -36,7 +36,7 @@ from perception.dataset import (
     samples_from_frames,
     write_samples,
 )
-from perception.labels import read_labels
+from perception.labels import read_listed_labels
 from perception.real_data import (
     StillClip,
     pasted_samples,
@@ -44,6 +44,7 @@ from perception.real_data import (
     still_clip,
     unstretched_frame,
 )
+from stream.frame import BallTruth
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +122,14 @@ def _clip_frames(args: argparse.Namespace, recipe: CropRecipe) -> Iterator[Label
         video_path, label_path = Path(video), Path(labels)
         first = next(clip_images(video_path))
         height, width = first.shape[:2]
-        truths = read_labels(label_path, width, height)
+        listed = read_listed_labels(label_path, width, height)
+        count = max(listed, default=-1) + 1
+        truths = [listed.get(i, BallTruth(is_visible=False)) for i in range(count)]
         box = args.box_px if args.box_px else estimate_box_px(height, recipe)
-        frames = frames_from_clip(
-            clip_images(video_path), truths, video_path.stem, box, args.stride
-        )
+        every = frames_from_clip(clip_images(video_path), truths, video_path.stem, box, args.stride)
+        # a frame the CSV does not list was not labelled (ballwatch label writes only the
+        # frames a person confirmed or interpolated): it is no ball-free negative
+        frames = (frame for frame in every if frame.frame_index in listed)
         yield from _subclip(frames, args.subclip) if args.subclip else frames
 
 

@@ -85,6 +85,19 @@ def read_labels(path: Path, width: int | None = None, height: int | None = None)
         LabelError: the file is missing or unreadable, has an unknown header, a bad
             row, or is normalised and no frame size was given.
     """
+    by_frame = read_listed_labels(path, width, height)
+    count = max(by_frame, default=-1) + 1
+    return [by_frame.get(index, BallTruth(is_visible=False)) for index in range(count)]
+
+
+def read_listed_labels(
+    path: Path, width: int | None = None, height: int | None = None
+) -> dict[int, BallTruth]:
+    """The frames a labels CSV lists, by index (a partly labelled clip lists only some).
+
+    Raises:
+        LabelError: as :func:`read_labels`.
+    """
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
@@ -110,6 +123,5 @@ def read_labels(path: Path, width: int | None = None, height: int | None = None)
             msg = f"labels {path}, line {line}: negative frame index {frame}"
             raise LabelError(msg)
         by_frame[frame] = truth
-    count = max(by_frame, default=-1) + 1
     logger.info("read %d labelled frames from %s (%s)", len(by_frame), path, label_format.name)
-    return [by_frame.get(index, BallTruth(is_visible=False)) for index in range(count)]
+    return by_frame

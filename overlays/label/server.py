@@ -186,6 +186,10 @@ class LabelSession:
         query = f"?token={quote(self._token, safe='')}" if self._token else ""
         return f"http://{host}:{self._port}/{query}"
 
+    def prefill_stats(self) -> dict[str, float | int | str | None]:
+        """Frames prefilled so far and seconds per frame (see :meth:`Prefill.stats`)."""
+        return self._prefill.stats() if self._prefill is not None else {"error": "off"}
+
     def start(self) -> None:
         """Start serving, and the prefill thread."""
         if self._prefill is not None:
