@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 # /dev/shm is small in containers; results are tiny, so the object store can be too.
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
 _POLL_S = 0.5
+# A worker imports torch before it registers; Ray's 60 s limit was too short on a loaded
+# 2-core machine (load ~25: workers still starting after a minute).
+SYSTEM_CONFIG = {"worker_register_timeout_seconds": 300}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
                 include_dashboard=False,
                 object_store_memory=OBJECT_STORE_BYTES,
                 log_to_driver=False,
+                _system_config=SYSTEM_CONFIG,
             )
     except Exception as exc:  # Ray raises a bare Exception when its processes do not come up
         where = f"join Ray at {options.address}" if options.address else "start a local Ray"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from stream import app, cli
+from stream.batch.ray_runner import SYSTEM_CONFIG
 from stream.batch.summary_table import read_summary
 from tests.batch_support import BrightSpotDetector, write_ball_clip
 from tests.media import wait_until
@@ -37,6 +38,7 @@ def ray_cluster() -> Iterator[str]:
         object_store_memory=100 * 1024 * 1024,
         log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
+        _system_config=SYSTEM_CONFIG,
     )
     try:
         yield str(ray.get_runtime_context().gcs_address)
