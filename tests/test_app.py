@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import csv
+import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from configs.app_config import AppConfig, load_config
+from perception.detections import Detections
+from perception.search import BallSearch
 from stream import app
 from stream.latency import LatencyRecord, read_log
 from stream.synth import SynthMatch, parse_synth_uri
@@ -164,6 +170,21 @@ def test_eval_scores_a_synth_clip_with_its_own_truth(
     assert len(rows.read_text().splitlines()) == 21
 
 
+class _ThirtyMsDetector(FakeDetector):
+    """Finds nothing; every call takes exactly 30 ms on :meth:`clock` (no real sleep)."""
+
+    def __init__(self) -> None:
+        super().__init__(resolution=384, box=None)
+        self._now_ns = 0
+
+    def clock(self) -> int:
+        return self._now_ns
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        self._now_ns += 30_000_000
+        return super().detect(images)
+
+
 @pytest.mark.parametrize(
     ("detector_ms", "verdict"),
     [
@@ -175,8 +196,10 @@ def test_eval_scores_a_synth_clip_with_its_own_truth(
 def test_the_latency_log_says_whether_float_meets_its_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, detector_ms: float, verdict: str
 ) -> None:
-    slow = FakeDetector(resolution=384, box=None, delay_s=0.03)  # ~30 ms per frame
+    slow = _ThirtyMsDetector()
     monkeypatch.setattr(app, "build_detector", lambda config, plan: slow)
+    # the search stamps the detector call with the detector's own clock: exactly 30 ms
+    monkeypatch.setattr(app, "BallSearch", functools.partial(BallSearch, clock=slow.clock))
     config = _config(
         "synth:?seed=1&frames=24&width=320&height=240",
         tmp_path,

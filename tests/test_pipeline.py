@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
+import time
+
 import pytest
 
 from perception.result import FrameResult
@@ -68,15 +69,18 @@ def test_live_policy_keeps_latency_bounded_and_accounts_for_every_frame() -> Non
     # when it runs to the end
     pipeline.group.run()
 
-    # then every produced frame was processed or dropped, and age stayed bounded
+    # then every produced frame was processed or dropped, newest first (the bound on the
+    # age in detector periods is a timing figure: bench/pipeline.py measures it)
     records = [e for e in log.entries if isinstance(e, LatencyRecord)]
     drops = [e for e in log.entries if isinstance(e, DropEvent)]
     assert source.produced == 1000
     assert len(records) + len(drops) + source.skipped == 1000
     assert {d.cause for d in drops} <= {"queue_full"}
-    assert len(drops) > 500  # the detector cannot keep up, so most frames are dropped
-    ages_ms = np.array([r.end_to_end_ms for r in records])
-    assert np.percentile(ages_ms, 99) < 3 * detector_period_s * 1000
+    # the detector (>= 25 ms a call) cannot keep up over the >= 5 s the source takes: most
+    # frames are dropped by a queue or skipped by the source when it falls behind
+    assert len(records) < 500
+    indices = [r.frame_index for r in records]
+    assert indices == sorted(set(indices))  # dropping never reorders nor repeats a frame
 
 
 def test_source_failure_stops_the_pipeline_and_join_reraises_it() -> None:
@@ -130,8 +134,10 @@ def test_graceful_stop_mid_replay_writes_everything_captured() -> None:
         QueueSettings(DropPolicy.BLOCK, 2, 2),
     )
     pipeline.group.start()
+    deadline = time.monotonic() + 60
     while len(output.indices) < 10:
-        pipeline.render.finished.wait(0.01)
+        assert time.monotonic() < deadline, "fewer than 10 frames written within 60 s"
+        assert not pipeline.render.finished.wait(0.01), "the pipeline ended before frame 10"
 
     pipeline.group.stop()
     pipeline.group.finish()

@@ -7,7 +7,6 @@ import dataclasses
 import http.client
 import json
 import socket
-import statistics
 import threading
 import time
 import urllib.error
@@ -357,16 +356,11 @@ def test_disconnected_viewers_leave_nothing_behind(view: WebView) -> None:
     assert during >= baseline + 5
 
 
-def _median_write_s(view: WebView, count: int, images: list[NDArray[np.uint8]]) -> float:
-    durations = []
+def _write_frames(view: WebView, count: int, images: list[NDArray[np.uint8]]) -> None:
     for index in range(count):
         image = images[index % len(images)]
-        result = make_result(index, image)
-        started = time.perf_counter()
-        view.write(image, result)
-        durations.append(time.perf_counter() - started)
-        time.sleep(0.005)
-    return statistics.median(durations)
+        view.write(image, make_result(index, image))
+        time.sleep(0.005)  # paced like a 200 fps source, not a wait for anything
 
 
 class BackgroundReader:
@@ -390,8 +384,10 @@ class BackgroundReader:
         self._thread.join(5)
 
 
-def test_a_stalled_viewer_does_not_slow_write_nor_starve_other_viewers() -> None:
+def test_a_stalled_viewer_blocks_neither_write_nor_other_viewers() -> None:
     # Noise does not compress: each JPEG part is hundreds of kB, so the stalled socket fills fast.
+    # How fast write() stays is measured in bench/, not here: this checks it never waits on
+    # a viewer (80 writes end with a stuck one) and that a healthy viewer keeps getting frames.
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
     web_view = WebView(port=0, max_stream_fps=100.0)
@@ -399,22 +395,21 @@ def test_a_stalled_viewer_does_not_slow_write_nor_starve_other_viewers() -> None
     healthy = BackgroundReader(web_view)
     try:
         wait_until(lambda: get_stats(web_view)["server"]["viewers"] == 1)
-        without_stall = _median_write_s(web_view, 80, images)
-
         stalled = open_stalled_viewer(web_view)
         wait_until(lambda: get_stats(web_view)["server"]["viewers"] == 2)
-        seen_before = len(healthy.indexes)
-        with_stall = _median_write_s(web_view, 80, images)
-        web_view.write(images[1], make_result(1000, images[1]))
-        wait_until(lambda: 1000 in healthy.indexes)
-        seen_during = len(healthy.indexes) - seen_before
+        writer = threading.Thread(target=_write_frames, args=(web_view, 80, images))
+        writer.start()
+        writer.join(60)
+        is_writer_stuck = writer.is_alive()
+        for marker in (1000, 1001):  # written after the stalled socket filled up
+            web_view.write(images[1], make_result(marker, images[1]))
+            wait_until(lambda marker=marker: marker in healthy.indexes)
         stalled.close()
     finally:
         healthy.close()
         web_view.close()
 
-    assert with_stall < 5 * without_stall, (with_stall, without_stall)
-    assert seen_during > 20  # the healthy viewer kept getting frames while the other was stuck
+    assert not is_writer_stuck, "write() waited on the stalled viewer"
 
 
 def test_close_returns_promptly_with_a_stalled_viewer() -> None:
