@@ -171,16 +171,6 @@ def test_index_past_the_end_is_rejected() -> None:
         synth.frame(10)
 
 
-def test_rendering_is_fast(match: SynthMatch) -> None:
-    durations = []
-    for index in range(30):
-        started = time.perf_counter()
-        match.frame(index)
-        durations.append(time.perf_counter() - started)
-
-    assert float(np.median(durations)) < 0.010
-
-
 # --- labels -------------------------------------------------------------------------------
 
 
