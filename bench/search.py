@@ -207,7 +207,7 @@ def compare(clip: Clip, faults: OracleFaults, resolution: int = 384) -> list[Row
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: the table for each seed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3])
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)

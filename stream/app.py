@@ -17,8 +17,11 @@ from overlays.track_csv import TrackCsvOutput
 from overlays.web import WebView
 from overlays.window import WhenVisible, Window
 from perception.detector import Detector
+from perception.int8_cache import cache_dir, cached_artifact
 from perception.int8_switch import build_int8_builder, build_int8_switch, load_int8_detector
-from perception.precision import PrecisionPlan, resolve_precision
+from perception.precision import HardwareProbe, PrecisionPlan, resolve_precision
+from perception.precision_choice import allowed_precisions, choose_by_timing
+from perception.qat import sidecar_path
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.weights import choose_weights
@@ -103,6 +106,33 @@ def build_detector(config: AppConfig, plan: PrecisionPlan) -> Detector:
     choice = choose_weights(config.detector.weights, source_kind(config).value)
     logger.info("weights: %s (%s)", choice.path or "rfdetr COCO", choice.reason)
     return RfDetrDetector.from_config(config.detector, plan, bundled_weights=choice.path)
+
+
+def build_timed_detector(
+    config: AppConfig, plan: PrecisionPlan, weights: Path | None
+) -> tuple[Detector, PrecisionPlan]:
+    """The configured detector, warmed up; with precision ``auto``, the fastest one here.
+
+    ``auto`` times every precision the policy allows on this device (INT8 only with a
+    QAT model: configured, or cached by an earlier run) and logs the figures it chose from.
+    """
+    if config.detector.precision != "auto":
+        detector = build_detector(config, plan)
+        detector.warm_up()
+        return detector, plan
+    int8 = config.detector.int8_artifact
+    if int8 is None and weights is not None and weights.suffix == ".safetensors":
+        cached = cached_artifact(weights, cache_dir())
+        int8 = str(cached) if cached.is_file() and sidecar_path(cached).is_file() else None
+    plans = allowed_precisions(plan.device, HardwareProbe.detect(), Path(int8) if int8 else None)
+
+    def build(candidate: PrecisionPlan) -> Detector:
+        built = build_detector(config, candidate)
+        built.warm_up()
+        return built
+
+    choice = choose_by_timing(plans, build)
+    return choice.detector, choice.plan
 
 
 def build_outputs(cfg: OutputConfig, fps: float) -> list[Output]:
@@ -227,10 +257,9 @@ def run(
         source = source_opener(config, kind, log)
         try:
             outputs = build_outputs(config.output, source.fps or 30.0)
-            if detector is None:
-                detector = build_detector(config, plan)
-                detector.warm_up()
             weights = choose_weights(config.detector.weights, kind.value).path
+            if detector is None:
+                detector, plan = build_timed_detector(config, plan, weights)
             int8_detector = load_int8_detector(config.detector, config.int8, detector, weights)
             builder = build_int8_builder(
                 config.detector, config.int8, detector, weights, int8_detector
