@@ -9,7 +9,6 @@ import threading
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from configs.app_config import AppConfig, load_config
@@ -45,12 +44,12 @@ class BackgroundRun:
         return self.outcome
 
 
-def _serve_config(port: int, frames: int) -> AppConfig:
+def _serve_config(port: int, frames: int, *, realtime: bool = True) -> AppConfig:
     return load_config(
         None,
         {
             "source": f"synth:?seed=4&frames={frames}&width=640&height=360&fps=30",
-            "stream.realtime": True,
+            "stream.realtime": realtime,
             "output.serve": f"127.0.0.1:{port}",
             "output.progress": False,
         },
@@ -113,24 +112,25 @@ def _stalled_viewer(port: int) -> socket.socket:
     return stalled
 
 
-def _age_p95_ms(outcome: app.RunOutcome) -> float:
-    return float(np.percentile([r.end_to_end_ms for r in outcome.records], 95))
-
-
-def test_a_stalled_viewer_does_not_raise_the_pipeline_latency(fake_detector: FakeDetector) -> None:
-    # without a viewer
+def test_a_stalled_viewer_does_not_hold_the_pipeline_back(fake_detector: FakeDetector) -> None:
+    # A replay without pacing uses the `block` policy: every frame goes through every stage,
+    # so if the browser view waited on the viewer that never reads, the run would never end.
+    # (How much latency a stalled viewer adds is a timing figure for bench/, not a test.)
     port = free_port()
-    baseline = BackgroundRun(_serve_config(port, frames=90)).join()
-
-    # with a viewer that connects and never reads
-    port = free_port()
-    run = BackgroundRun(_serve_config(port, frames=90))
+    run = BackgroundRun(_serve_config(port, frames=300, realtime=False))
     wait_until(lambda: _is_serving(port), 30)
     stalled = _stalled_viewer(port)
     try:
-        stalled_outcome = run.join()
+        wait_until(lambda: _viewers(port) >= 1, 30)
+        outcome = run.join()
     finally:
         stalled.close()
 
-    assert stalled_outcome.summary.frames_processed == baseline.summary.frames_processed
-    assert _age_p95_ms(stalled_outcome) < 2 * _age_p95_ms(baseline) + 20
+    assert outcome.summary.frames_processed == 300
+    assert outcome.summary.frames_dropped == 0
+
+
+def _viewers(port: int) -> int:
+    server = _stats(port)["server"]
+    assert isinstance(server, dict)
+    return int(server["viewers"])
