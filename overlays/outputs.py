@@ -220,7 +220,9 @@ class VideoFileOutput:
         except (av.FFmpegError, OSError) as exc:
             # the write failure was already reported; the trailer is optional in fMP4
             logger.debug("closing %s after a failed write: %s", self.path, exc)
-        logger.info("%s holds %d frames up to its last fragment", self.path, self.frames_written)
+        logger.info(
+            "%s: %d frames sent; it plays up to its last fragment", self.path, self.frames_written
+        )
 
     def _is_keyframe_due(self, pts: int) -> bool:
         last = self._last_keyframe_pts

@@ -171,13 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = stop_reason(interrupt)
         print(f"ballwatch: stopped by {reason}", file=sys.stderr)
         return EXIT_INTERRUPTED if reason == "SIGINT" else 0
-    except (BallwatchError, ConfigError) as error:
-        return _fail(_user_message(error))
-    except StageFailedError as error:
+    except StageFailedError as error:  # before BallwatchError, its base class
         if isinstance(error.error, BallwatchError):
-            return _fail(str(error.error))
+            return _fail(_user_message(error.error))  # a full disk, a lost source: one line
         logger.error("stage %s failed", error.stage, exc_info=error.error)
         return 1
+    except (BallwatchError, ConfigError) as error:
+        return _fail(_user_message(error))
 
 
 def _user_message(error: Exception) -> str:
