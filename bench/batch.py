@@ -49,7 +49,7 @@ def write_synth_clip(path: Path, seed: int, frames: int) -> None:
         container.mux(stream.encode())
 
 
-def run_batch(clips: Path, out: Path, extra: list[str], fake: bool) -> tuple[float, int, int]:
+def run_batch(clips: Path, out: Path, extra: list[str], fake: bool) -> tuple[float, int, int] | str:
     command = [sys.executable, "-m", "stream", "batch", str(clips), "--out", str(out)]
     command += ["--no-progress", "--device", "cpu", *extra]
     if fake:
@@ -57,8 +57,11 @@ def run_batch(clips: Path, out: Path, extra: list[str], fake: bool) -> tuple[flo
     else:  # the clips are synthetic pitches: the bundled synthetic model, as for synth:
         command += ["--weights", str(REPO / "perception/models/ball-nano-synth.safetensors")]
     started = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True, stderr=subprocess.DEVNULL)
+    done_process = subprocess.run(command, check=False, cwd=REPO, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - started
+    if done_process.returncode != 0:
+        lines = done_process.stderr.strip().splitlines()
+        return lines[-1] if lines else f"exit status {done_process.returncode}"
     rows = read_summary(out / "summary.csv")
     done = [row for row in rows if row["status"] == "done"]
     return wall, sum(int(row["frames"]) for row in done), len(done)
@@ -89,7 +92,11 @@ def main() -> None:
         print(f"{'mode':<30} {'wall s':>8} {'frames/s':>9} {'rec/hour':>9} {'vs loop':>8}")
         base = None
         for number, (label, extra) in enumerate(modes):
-            wall, frames, done = run_batch(clips, Path(tmp) / f"out{number}", extra, args.fake)
+            outcome = run_batch(clips, Path(tmp) / f"out{number}", extra, args.fake)
+            if isinstance(outcome, str):
+                print(f"{label:<30} failed: {outcome}")
+                continue
+            wall, frames, done = outcome
             base = base or wall
             print(
                 f"{label:<30} {wall:8.1f} {frames / wall:9.2f} {done * 3600 / wall:9.0f} "
