@@ -44,6 +44,7 @@ from perception.real_data import (
     still_clip,
     unstretched_frame,
 )
+from perception.tracknet_folder import frames_from_tracknet
 from stream.frame import BallTruth
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--clip", nargs=2, action="append", default=[], metavar=("VIDEO", "LABELS"),
         help="a labelled clip: video file and its Frame,Ball,x,y or Frame,Visibility,X,Y CSV",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tracknet", type=Path, action="append", default=[], metavar="DIR",
+        help="a TrackNet-style label folder (clip folders of frames + Label.csv)",
     )  # fmt: skip
     parser.add_argument("--box-px", type=float, help="ball box side for clips (default: estimated)")
     parser.add_argument("--synth", type=int, default=0, metavar="N", help="N synthetic matches")
@@ -135,6 +140,8 @@ def _clip_frames(args: argparse.Namespace, recipe: CropRecipe) -> Iterator[Label
 
 def _export_frames(args: argparse.Namespace) -> Iterator[LabelledFrame]:
     ids = [int(name) for name in args.class_name if name.isdigit()]
+    for folder in args.tracknet:
+        yield from frames_from_tracknet(folder)
     for folder in args.coco:
         yield from _in_folder(frames_from_coco(folder, args.class_name), folder)
     for folder in args.yolo:
@@ -212,10 +219,11 @@ def run_dataset(args: argparse.Namespace) -> int:
     Raises:
         DatasetError: no source given, too few clips to split, unreadable inputs.
     """
-    if not (args.clip or args.synth or args.coco or args.yolo or args.yolo_stretched):
+    sources = (args.clip, args.synth, args.coco, args.yolo, args.yolo_stretched, args.tracknet)
+    if not any(sources):
         msg = (
             "no source given; pass --clip VIDEO LABELS, --synth N, --coco DIR, --yolo DIR "
-            "or --yolo-stretched DIR WxH"
+            "--yolo-stretched DIR WxH or --tracknet DIR"
         )
         raise DatasetError(msg)
     recipe = CropRecipe(
