@@ -183,8 +183,10 @@ def test_bf16_autocast_stays_close_to_fp32(ball_detector: RfDetrDetector) -> Non
     low = bf16.detect(image)[0]
     full = ball_detector.detect(image)[0]
 
+    # sorted: the query order is the encoder's top-k order, and bf16 rounding may swap
+    # two proposals of almost equal score (more likely on AMX than on AVX2 kernels)
     assert bf16.precision is Precision.BF16
-    np.testing.assert_allclose(low.confidence, full.confidence, atol=0.05)
+    np.testing.assert_allclose(np.sort(low.confidence), np.sort(full.confidence), atol=0.05)
 
 
 def test_an_int8_plan_is_not_run_by_the_float_detector(ball_detector: RfDetrDetector) -> None:
