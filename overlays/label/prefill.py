@@ -24,7 +24,7 @@ from stream.stage import Stage
 
 logger = logging.getLogger(__name__)
 
-CHUNK_FRAMES = 48
+CHUNK_FRAMES = 32
 _MODEL_ERRORS = (BallwatchError, OSError, RuntimeError, ValueError, ImportError)
 _MAX_PENDING = 12
 _WAIT_S = 0.1
@@ -118,27 +118,29 @@ class Prefill(Stage):
         return True
 
     def _track(self, chunk: int, perception: FramePerception, reader: FrameReader) -> None:
+        """Track one chunk; each frame's guess is kept as soon as the tracker settles it."""
         first, stop = chunk * self._chunk, (chunk + 1) * self._chunk
-        started = time.monotonic()
-        results: list[FrameResult] = []
-        count = 0
         for index, image in reader.frames(first, stop):
             if self.stop_event.is_set():
                 return
+            started = time.monotonic()
             now = time.monotonic_ns()
-            frame = Frame(index, image, index / reader.info.fps, now)
-            results += perception.process(frame, now)
-            count += 1
-        results += perception.flush()
+            settled = perception.process(Frame(index, image, index / reader.info.fps, now), now)
+            self._keep(settled, time.monotonic() - started)
+        self._keep(perception.flush(), None)
+        with self._cond:
+            self._done.add(chunk)
+
+    def _keep(self, results: list[FrameResult], seconds: float | None) -> None:
         with self._cond:
             for result in results:
                 ball = result.ball
                 is_ball = ball.status is not TrackStatus.LOST
                 guess = (round(ball.x), round(ball.y), round(ball.confidence, 3))
                 self._guesses[result.frame.index] = guess if is_ball else None
-            self._done.add(chunk)
-            self.frames_done += count
-            self.seconds += time.monotonic() - started
+            if seconds is not None:  # one frame processed (None: the end-of-chunk flush)
+                self.frames_done += 1
+                self.seconds += seconds
 
     def teardown(self) -> None:
         """Close the reader."""

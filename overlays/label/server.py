@@ -31,6 +31,7 @@ PAGE_DIR = Path(__file__).with_name("page")
 _ASSET_TYPES = {"label.html": "text/html", "label.js": "text/javascript", "label.css": "text/css"}
 _AUTH_QUERY = "__AUTH_QUERY__"
 _MAX_PREFILL_SPAN = 400
+_PREFILL_STOP_S = 30.0
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -211,5 +212,8 @@ class LabelSession:
             self._prefill.stop()
         self._server.join(5.0)
         if self._prefill is not None:
-            self._prefill.join(30.0)
+            try:
+                self._prefill.join(_PREFILL_STOP_S)
+            except TimeoutError:  # one frame of a slow search: the labels are saved anyway
+                logger.warning("the prefill is still finishing a frame; exiting after it")
         self._reader.close()
