@@ -72,6 +72,9 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=6)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--fake", action="store_true", help="bright-spot fake detector")
+    parser.add_argument(
+        "--ray-address", help="use this running Ray (its start then not counted) for Ray rows"
+    )
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
@@ -83,7 +86,9 @@ def main() -> None:
         for workers in sorted({1, 2, cores}):
             label = f"Ray, {workers} worker{'s' if workers > 1 else ''}"
             label += " (all cores)" if workers == cores else ""
-            modes.append((label, ["--cpus", str(workers), "--workers", str(workers)]))
+            where = ["--ray-address", args.ray_address] if args.ray_address else []
+            where = where or ["--cpus", str(workers)]
+            modes.append((label, [*where, "--workers", str(workers)]))
         detector = "bright-spot fake" if args.fake else "bundled model, FP32, 1 thread per worker"
         print(
             f"{args.clips} clips x {args.frames} frames, 640x360; detector: {detector}; "
