@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from perception.detector import Detector
-from perception.qat import QatJob, QatSettings, file_sha256, run_job, sidecar_path
+from perception.errors import PrecisionError
+from perception.qat import QatJob, QatSettings, file_sha256, read_sidecar, run_job, sidecar_path
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,23 @@ def cached_artifact(weights: Path, cache: Path) -> Path:
     return cache / "int8" / f"{weights.stem}-{file_sha256(weights)[:16]}-int8-qat.onnx"
 
 
+def bundled_artifact(weights: Path) -> Path | None:
+    """The QAT artifact shipped beside ``weights`` (``<stem>.int8-qat.onnx``), if it is theirs.
+
+    A bundled model ships its INT8 twin, made by QAT on the data the model was trained on
+    (real footage, which the automatic build does not have). Its sidecar must name the
+    weights' SHA-256; a stale twin is ignored, and the cache or a build is used instead.
+    """
+    artifact = weights.with_name(f"{weights.stem}.int8-qat.onnx")
+    if not (artifact.is_file() and sidecar_path(artifact).is_file()):
+        return None
+    try:
+        source = read_sidecar(artifact).source
+    except PrecisionError:
+        return None
+    return artifact if source.get("sha256") == file_sha256(weights) else None
+
+
 def ensure_int8_artifact(
     weights: Path,
     *,
@@ -70,6 +88,10 @@ def ensure_int8_artifact(
     Returns:
         The ``.onnx`` path (its sidecar beside it).
     """
+    shipped = bundled_artifact(weights)
+    if shipped is not None:
+        logger.info("INT8 QAT model of %s: %s (shipped beside it)", weights.name, shipped)
+        return shipped
     target = cached_artifact(weights, cache or cache_dir())
     if target.is_file() and sidecar_path(target).is_file():
         logger.info("INT8 QAT model of %s: %s (cached)", weights.name, target)

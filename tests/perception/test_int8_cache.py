@@ -10,7 +10,7 @@ from configs.app_config import BudgetConfig, SearchConfig, TrackerConfig
 from perception.detector import Detector, Precision
 from perception.int8_cache import Int8Builder, cache_dir, cached_artifact, ensure_int8_artifact
 from perception.int8_switch import build_int8_switch
-from perception.qat import QatJob, QatSettings, sidecar_path
+from perception.qat import Int8Sidecar, QatJob, QatSettings, file_sha256, sidecar_path
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from stream.latency import LatencyRecord, MemoryLatencyLog, RunEvent, TeeLatencyLog
@@ -144,3 +144,38 @@ def test_the_switch_builds_the_int8_model_when_the_budget_first_asks(
     assert precisions[0] == "fp32"
     assert precisions[-1] == "int8"
     assert output.indices == list(range(frames))  # nothing lost while it was built
+
+
+def write_shipped_twin(weights: Path, sha256: str) -> Path:
+    artifact = weights.with_name(f"{weights.stem}.int8-qat.onnx")
+    artifact.write_bytes(b"shipped onnx")
+    sidecar = Int8Sidecar(resolution=128, ball_class_id=0, source={"sha256": sha256})
+    sidecar_path(artifact).write_text(sidecar.to_json())
+    return artifact
+
+
+def test_a_bundled_model_uses_its_shipped_qat_twin_without_building(
+    weights: Path, tmp_path: Path
+) -> None:
+    # given the QAT twin shipped beside the float weights, made from exactly these weights
+    shipped = write_shipped_twin(weights, file_sha256(weights))
+    build = FakeQat()
+
+    # when INT8 is first needed
+    found = ensure_int8_artifact(weights, cache=tmp_path / "cache", build=build)
+
+    # then the twin is used and nothing is built
+    assert found == shipped
+    assert build.jobs == []
+
+
+def test_a_stale_shipped_twin_is_ignored_and_the_model_is_built(
+    weights: Path, tmp_path: Path
+) -> None:
+    write_shipped_twin(weights, "0" * 64)  # made from other weights
+    build = FakeQat()
+
+    found = ensure_int8_artifact(weights, cache=tmp_path / "cache", build=build)
+
+    assert len(build.jobs) == 1
+    assert found == cached_artifact(weights, tmp_path / "cache")
