@@ -11,6 +11,7 @@ the last minute against the first (within 10%), fd and thread counts flat.
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import json
 import os
@@ -34,6 +35,7 @@ from stream.latency import read_log
 
 _NS_PER_S = 1_000_000_000
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_LOAD_ALLOWANCE_NS = 60 * _NS_PER_S  # loading the model comes before the first minute
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +84,18 @@ class PipelineSpy:
         return (len(self.pipeline.frames), len(self.pipeline.results))
 
 
-def sample_every_second(spy: PipelineSpy, stop: threading.Event, out: list[Sample]) -> None:
-    """The sampler thread: one :class:`Sample` a second until ``stop``."""
+def sample_every_second(
+    spy: PipelineSpy, stop: threading.Event, out: list[Sample], end_ns: int
+) -> None:
+    """The sampler thread: one :class:`Sample` a second until ``stop``.
+
+    At ``end_ns`` it stops the run like Ctrl-C: the source alone cannot, since a
+    starved machine renders the synthetic frames slower than real time.
+    """
     while not stop.wait(1.0):
+        if time.monotonic_ns() >= end_ns:
+            _thread.interrupt_main()  # app.run stops gracefully and returns its outcome
+            end_ns = sys.maxsize
         frames, results = spy.depths()
         out.append(
             Sample(time.monotonic_ns(), _rss_mb(), _open_fds(), _os_threads(), frames, results)
@@ -191,7 +202,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="detector threads")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    frames = int(args.minutes * 60 * args.fps)
+    frames = int(args.minutes * 60 * args.fps) + int(120 * args.fps)  # the clock stops it
     folder = Path(tempfile.mkdtemp(prefix="ballwatch-soak-"))
     log_path = folder / "soak.latency.jsonl"
     config = load_config(
@@ -212,8 +223,9 @@ def main() -> int:
     stop = threading.Event()
     samples: list[Sample] = []
     client: Counter[str] = Counter()
+    end_ns = time.monotonic_ns() + round(args.minutes * 60 * _NS_PER_S) + _LOAD_ALLOWANCE_NS
     sampler = threading.Thread(
-        target=sample_every_second, args=(spy, stop, samples), name="soak-sampler"
+        target=sample_every_second, args=(spy, stop, samples, end_ns), name="soak-sampler"
     )
     url = f"http://127.0.0.1:{args.port}/stream.mjpg"
     viewer = threading.Thread(target=view, args=(url, spy, stop, client), name="soak-viewer")
