@@ -98,7 +98,7 @@ def test_page_of_a_served_run_shows_new_frames_and_changing_numbers(
 
     assert later["frame_index"] != first["frame_index"]
     assert page["precision"] == "fp32"
-    assert page["mode"] in {"tiles", "search", "track"}
+    assert page["mode"] in {"tiles", "search", "track", "motion"}
     assert page["connection"] == "live"
     assert page["progress"].endswith(" / 240")
     assert outcome.summary.frames_processed + outcome.summary.frames_dropped == 240

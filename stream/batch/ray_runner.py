@@ -86,6 +86,8 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
             ray.init(address=options.address, log_to_driver=False)
         else:
             ray.init(
+                # "local": always a new instance, never a leftover cluster of another process
+                address="local",
                 num_cpus=options.cpus or os.cpu_count() or 1,
                 include_dashboard=False,
                 object_store_memory=OBJECT_STORE_BYTES,

@@ -24,6 +24,7 @@ def test_known_library_noise_is_hidden_and_other_lines_stay(
     hide_library_noise()
     hide_library_noise()  # idempotent: one filter per logger
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="stream.app")  # another test may have quietened it
     logging.getLogger("rf-detr").warning(DINO)
     logging.getLogger("torch.utils._pytree").warning(PYTREE)
     logging.getLogger("rf-detr").warning("checkpoint has 3 classes, model has 1")
