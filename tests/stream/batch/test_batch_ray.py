@@ -33,6 +33,7 @@ def ray_cluster() -> Iterator[str]:
     """A local Ray instance with 2 CPUs, as `ballwatch batch` starts one; its address."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(
+        address="local",  # a new instance, never a leftover cluster on this machine
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=100 * 1024 * 1024,
