@@ -106,10 +106,20 @@ class TrackerConfig(_Section):
     break_sigma: float = Field(3.0, gt=0, le=50, description="innovation that ends a segment")
     min_detection_weight: float = Field(0.3, ge=0, le=1, description="smoothing floor")
     confirm_frames: int = Field(3, ge=1, le=30, description="frames a lone detection waits")
+    acquire_confidence: float = Field(
+        0.5, ge=0, le=1, description="score a detection needs to start a track (not to keep it)"
+    )
     max_gap_s: float = Field(3.0, gt=0, description="a longer time jump ends the track")
     clutter_frames: int = Field(15, ge=0, le=1000, description="still detections: clutter")
     clutter_radius_px: float = Field(3.0, ge=0, le=100, description="how still is still")
     clutter_forget_s: float = Field(10.0, gt=0, description="a clutter spot expires after")
+    change_floor: float = Field(
+        15.0, ge=0, le=255, description="grey change under a moving candidate (0 = off)"
+    )
+    change_noise_sigmas: float = Field(4.0, ge=0, le=50, description="or this many noise sigmas")
+    still_ball_px: float = Field(
+        0.0, ge=0, le=1000, description="px/frame below which a static candidate may be the ball"
+    )
     detect_repeats: bool = Field(True, description="find 25/24 fps footage sent at 30 fps")
     lag_frames: int = Field(2, ge=0, le=30, description="report frames this late (0 = at once)")
     smooth_frames: int = Field(2, ge=0, le=10, description="neighbours smoothing a seen ball")

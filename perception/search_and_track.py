@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from configs.app_config import TrackerConfig
+from perception.change import CandidateChange
 from perception.detector import Detector
 from perception.result import BallState, FrameResult, PerceptionStep
 from perception.search import BallSearch
@@ -31,6 +32,8 @@ class SearchAndTrack:
         self._search = search
         self._tracker = LaggedTracker[_Key](tracker)
         self._detector = detector
+        config = tracker.config
+        self._change = CandidateChange(config.change_floor, config.change_noise_sigmas)
         self._swap_lock = threading.Lock()
         self._pending_swap: Detector | None = None
 
@@ -70,7 +73,8 @@ class SearchAndTrack:
         step = self._search.step(frame, prediction)
         key = (frame, step, dequeued_ns, self.precision)
         size = (frame.width, frame.height)
-        return _results(self._tracker.push(key, step.detections, frame.pts_s, size))
+        moving = self._change.moving(frame.image, step.detections)
+        return _results(self._tracker.push(key, step.detections, frame.pts_s, size, moving))
 
     def flush(self) -> list[FrameResult]:
         """Settle every waiting frame (end of stream)."""
@@ -79,6 +83,7 @@ class SearchAndTrack:
     def reset(self) -> list[FrameResult]:
         """Settle the waiting frames, then forget the track (the scene may have changed)."""
         self._search.reset()
+        self._change.reset()
         return _results(self._tracker.reset())
 
 

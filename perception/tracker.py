@@ -23,6 +23,12 @@ Design, for a ball that moves more than its own size per frame and reverses at e
 - **Acquisition**: with no track, a detection starts one only when a second detection
   within reach follows in the next ``confirm_frames`` frames; lone false positives never
   show.
+- **Static clutter**: a candidate whose pixels did not change over the last frames
+  (``moving`` from :mod:`perception.change`: a logo, a light, a line end) never starts a
+  track, never counts as a hit, and is not taken inside the gate unless the ball moves
+  less than ``still_ball_px`` per frame (0 by default: a broadcast ball at rest is rare, a
+  logo by the scoreboard is not; a ball that moves changes the pixels under it).
+  Spots where detections keep landing are removed too (:mod:`perception.clutter`).
 - **Repeated frames** (:class:`FrameCadence`): 25 or 24 fps footage sent at 30 fps
   repeats a picture every 6 or 5 frames; the ball then stops dead on one phase. Once
   the motion shows that pattern, fits run on the picture clock.
@@ -223,6 +229,7 @@ class _Candidates:
     scores: FloatArray
     t_s: float
     frame_size: tuple[int, int] | None
+    moving: NDArray[np.bool_]  # False: the pixels under it did not change (clutter)
 
 
 class _Kind(StrEnum):
@@ -434,6 +441,7 @@ class BallTracker:
         detections: Detections,
         t_s: float,
         frame_size: tuple[int, int] | None = None,
+        moving: NDArray[np.bool_] | None = None,
     ) -> BallState:
         """Take one frame's candidates and report the ball on that frame at once.
 
@@ -443,25 +451,30 @@ class BallTracker:
                 the tracker, a gap over ``max_gap_s`` ends the track (a shorter gap,
                 dropped frames, only widens the prediction).
             frame_size: ``(width, height)``; a track predicted out of the frame ends.
+            moving: per detection, whether the pixels under it changed over the last
+                frames (:mod:`perception.change`); None = no verdict, all may move.
 
         Returns:
             ``seen`` with the (smoothed) position, ``predicted`` while coasting with a
             confident position, else ``lost``.
         """
-        return self.observe(detections, t_s, frame_size).state
+        return self.observe(detections, t_s, frame_size, moving).state
 
     def observe(
         self,
         detections: Detections,
         t_s: float,
         frame_size: tuple[int, int] | None = None,
+        moving: NDArray[np.bool_] | None = None,
     ) -> TrackerStep:
         """Like :meth:`update`, with the decision's details (for the fixed-lag stage)."""
         self._observe_time(t_s)
         keep = detections.confidence >= self._config.min_confidence
         keep[keep] = self._clutter.keep(detections.centers[keep], t_s)
+        if moving is None:
+            moving = np.ones(len(detections), dtype=bool)
         candidates = _Candidates(
-            detections.centers[keep], detections.confidence[keep], t_s, frame_size
+            detections.centers[keep], detections.confidence[keep], t_s, frame_size, moving[keep]
         )
         if self._segment:
             step = self._update_track(candidates)
@@ -510,6 +523,10 @@ class BallTracker:
                 return step
         if choice is not None:
             return self._accept(candidates, choice, fit, spread)
+        if self._is_static_in_gate(candidates, fit, spread):
+            # what the track followed is there and did not move: clutter, not the ball
+            self._end_track()
+            return None
         self._misses += 1
         self._remember_seeds(candidates)
         size = candidates.frame_size
@@ -530,11 +547,22 @@ class BallTracker:
         distances = np.hypot(centers[:, 0] - fit.x, centers[:, 1] - fit.y)
         gate = max(self._config.gate_sigma * spread, self._config.min_gate_px)
         inside = distances <= gate
+        if not math.hypot(fit.vx, fit.vy) < self._config.still_ball_px:
+            inside &= candidates.moving  # a ball this fast changes the pixels under it
         if not inside.any():
             return None
         cost = (distances / spread) ** 2 - 2.0 * np.log(np.maximum(candidates.scores, 1e-3))
         cost[~inside] = np.inf
         return int(np.argmin(cost))
+
+    def _is_static_in_gate(self, candidates: _Candidates, fit: MotionFit, spread: float) -> bool:
+        """Whether a candidate that did not move sits inside the gate around ``fit``."""
+        if len(candidates.centers) == 0 or candidates.moving.all():
+            return False
+        centers = candidates.centers
+        distances = np.hypot(centers[:, 0] - fit.x, centers[:, 1] - fit.y)
+        gate = max(self._config.gate_sigma * spread, self._config.min_gate_px)
+        return bool(((distances <= gate) & ~candidates.moving).any())
 
     def _revert(self, candidates: _Candidates) -> TrackerStep | None:
         """Go back to the track from before the last "hit" if the ball shows up on it."""
@@ -571,11 +599,16 @@ class BallTracker:
         from_last = np.hypot(centers[:, 0] - last.x, centers[:, 1] - last.y)
         nearest = int(np.argmin(from_last))
         is_next_frame = round(self._frame_number(candidates.t_s) - self._frame_number(last.t_s))
-        if is_next_frame == 1 and from_last[nearest] <= 3 * self._config.measurement_sigma_px:
+        is_close = from_last[nearest] <= 3 * self._config.measurement_sigma_px
+        if is_next_frame == 1 and is_close and candidates.moving[nearest]:
             # the ball stands still on this frame: a repeated frame (or a stop)
             return _Choice(nearest, _Kind.STILL)
         reach = self._config.max_speed_px_s * (candidates.t_s - last.t_s)
-        reachable = from_last <= min(reach, self._config.max_jump_px)
+        reachable = (
+            (from_last <= min(reach, self._config.max_jump_px))
+            & candidates.moving
+            & (candidates.scores >= self._config.acquire_confidence)  # a hit starts a track
+        )
         if not reachable.any():
             return None
         distances[~reachable] = np.inf
@@ -623,24 +656,37 @@ class BallTracker:
                 zip(candidates.centers, candidates.scores, strict=True)
             )
             if index != skip
+            and candidates.moving[index]
+            and score >= self._config.acquire_confidence
         )
 
     def _acquire(self, candidates: _Candidates) -> TrackerStep:
-        """Start a track from a candidate confirmed by an earlier seed within reach."""
+        """Start a track from a candidate confirmed by an earlier seed within reach.
+
+        Of the confirmed pairs, the one whose weaker score is highest wins (then the
+        nearer): the detector's ball outscores the moving players' shoes and heads that
+        also get confirmed, and a pair that did not move is no evidence of a ball.
+        """
         t_s = candidates.t_s
-        best: tuple[float, int, TrackPoint] | None = None
+        best: tuple[float, float, int, TrackPoint] | None = None
+        minimum = self._config.acquire_confidence
         for index, center in enumerate(candidates.centers):
+            score = float(candidates.scores[index])
+            if not candidates.moving[index] or score < minimum:
+                continue  # static clutter and weak candidates never start a track
             for seed in self._seeds:
                 distance = math.hypot(center[0] - seed.x, center[1] - seed.y)
                 reach = min(
                     self._config.max_speed_px_s * (t_s - seed.t_s), self._config.max_jump_px
                 )
-                if seed.t_s < t_s and distance <= reach and (best is None or distance < best[0]):
-                    best = (distance, index, seed)
+                rank = min(score, seed.confidence)
+                is_better = best is None or (rank, -distance) > (best[0], -best[1])
+                if seed.t_s < t_s and distance <= reach and is_better:
+                    best = (rank, distance, index, seed)
         if best is None:
             self._remember_seeds(candidates)
             return TrackerStep(BallState.lost(), None, -1)
-        _, index, seed = best
+        _, _, index, seed = best
         center = candidates.centers[index]
         score = float(candidates.scores[index])
         point = TrackPoint(t_s, float(center[0]), float(center[1]), score)
@@ -699,9 +745,10 @@ class LaggedTracker(Generic[K]):
         detections: Detections,
         t_s: float,
         frame_size: tuple[int, int] | None = None,
+        moving: NDArray[np.bool_] | None = None,
     ) -> list[tuple[K, BallState]]:
         """Add one frame's candidates; returns the frames settled by it, oldest first."""
-        step = self._tracker.observe(detections, t_s, frame_size)
+        step = self._tracker.observe(detections, t_s, frame_size, moving)
         if step.confirmed is not None:
             self._confirm(step.confirmed, step.segment)
         if step.retracted_t_s is not None:

@@ -21,7 +21,10 @@ class StageGroup:
 
     ``stop()`` is the graceful stop (Ctrl-C): only the first stage stops, its end
     marker drains through the others, and every output is finalized. A failure
-    in any stage aborts the rest; ``join()`` re-raises the first failure.
+    in a stage aborts the stages before it (they would wait on it forever); the stages
+    after it drain what it already sent and stop at its failure marker, so a source
+    that fails mid-stream still leaves every frame read before it in the outputs.
+    ``join()`` re-raises the first failure.
     """
 
     def __init__(self, stages: Sequence[Stage], *, join_timeout_s: float = 30.0) -> None:
@@ -47,7 +50,7 @@ class StageGroup:
             stage.abort()
 
     def wait(self, timeout_s: float | None = None, *, tick: Tick | None = None) -> bool:
-        """Wait until every stage has finished, aborting all on the first failure.
+        """Wait until every stage has finished, aborting upstream of a failure.
 
         Args:
             timeout_s: give up after this long (None: wait for the end).
@@ -59,8 +62,9 @@ class StageGroup:
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not all(stage.finished.is_set() for stage in self.stages):
-            if any(stage.failure is not None for stage in self.stages):
-                self.abort()
+            failed = [i for i, stage in enumerate(self.stages) if stage.failure is not None]
+            for stage in self.stages[: failed[0] if failed else 0]:
+                stage.abort()  # upstream of the failure; downstream drains to its marker
             if tick is None:
                 self.stages[-1].finished.wait(_WATCH_S)
             else:
