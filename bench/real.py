@@ -9,6 +9,7 @@ tuned on (with the synthetic model, the default for ``synth:`` sources).
 
     .venv/bin/python bench/real.py                        # everything (about 15 min on 2 cores)
     .venv/bin/python bench/real.py --held-out-only        # the held-out rows only
+    .venv/bin/python bench/real.py --only stills          # one part: clips, stills, static, synth
 
 The split is the one ``configs/train-real.yaml``'s data was built with (README, "The real
 model"): badminton train_00001 frames 220-316, tennis_roboflow/test and volleyball clip_four
@@ -46,6 +47,7 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 REAL_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-real.safetensors"
 SYNTH_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-synth.safetensors"
 SYNTH_SEEDS = (515151, 626262, 737373)  # never used in training nor tuned on
+PARTS = ("clips", "stills", "static", "synth")
 
 # sport, name, video, labels, first frame, end frame (exclusive, None = to the end), held out
 CLIPS = (
@@ -62,11 +64,13 @@ STILLS = (
 )
 
 
-def detector_for(weights: Path, config: AppConfig, threads: int) -> RfDetrDetector:
+def detector_for(weights: Path, config: AppConfig, threads: int, device: str) -> RfDetrDetector:
     detector_config = config.detector.model_copy(
         update={"weights": str(weights), "threads": threads}
     )
-    plan = PrecisionPlan("cpu", Precision.FP32, "cpu: fp32 (bench)")
+    # the product's precision per device: FP16 on CUDA, FP32 on CPU
+    precision = Precision.FP16 if device == "cuda" else Precision.FP32
+    plan = PrecisionPlan(device, precision, f"{device}: {precision} (bench)")
     detector = RfDetrDetector.from_config(detector_config, plan)
     detector.warm_up()
     return detector
@@ -164,7 +168,14 @@ def main() -> int:
     parser.add_argument("--no-synth", action="store_true")
     parser.add_argument("--root", type=Path, default=REAL, help="the real footage folder")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only these parts (repeatable; default: all)",
+    )
     args = parser.parse_args()
+    parts = set(args.only or PARTS)
     root: Path = args.root
     logging.basicConfig(level=logging.WARNING)
     if not root.is_dir():
@@ -177,7 +188,7 @@ def main() -> int:
     )
     print(row("sport", "clip", "frames", "P", "R", "F1@4px", "median px", "fps", "in training"))
     print(row(*["---"] * 9))
-    for sport, name, stem, start, stop, held in CLIPS:
+    for sport, name, stem, start, stop, held in CLIPS if "clips" in parts else ():
         if args.held_out_only and not held:
             continue
         report, fps = score_clip(detector, config, root / f"{stem}.mp4", start, stop)
@@ -187,7 +198,7 @@ def main() -> int:
                 "no (held out)" if held else "yes")
         )  # fmt: skip
         sys.stdout.flush()
-    for sport, name, pattern, size, groups, held in STILLS:
+    for sport, name, pattern, size, groups, held in STILLS if "stills" in parts else ():
         if args.held_out_only and not held:
             continue
         hits, total, fps = score_stills(detector, config, still_frames(root, pattern, size, groups))
@@ -197,13 +208,14 @@ def main() -> int:
                 f"{fps:.1f}", "no (held out)" if held else "yes")
         )  # fmt: skip
         sys.stdout.flush()
-    run, seen, frames = static_lock(detector, config, root)
-    verdict = "ok" if run < 30 else "LOCKED on a static object"
-    print(
-        f"\ntennis_atp video_input3 ({frames} frames, unlabelled): seen {seen}, longest "
-        f"static seen run {run} frames within 3 px ({verdict}; must stay < 30)"
-    )
-    if not args.no_synth:
+    if "static" in parts:
+        run, seen, frames = static_lock(detector, config, root)
+        verdict = "ok" if run < 30 else "LOCKED on a static object"
+        print(
+            f"\ntennis_atp video_input3 ({frames} frames, unlabelled): seen {seen}, longest "
+            f"static seen run {run} frames within 3 px ({verdict}; must stay < 30)"
+        )
+    if "synth" in parts and not args.no_synth:
         synth_detector = detector_for(args.synth_weights, config, args.threads, args.device)
         for weights_name, det in (("synth model", synth_detector), ("real model", detector)):
             for seed in SYNTH_SEEDS:

@@ -118,7 +118,7 @@ class TrackerConfig(_Section):
     )
     change_noise_sigmas: float = Field(4.0, ge=0, le=50, description="or this many noise sigmas")
     still_ball_px: float = Field(
-        0.0, ge=0, le=1000, description="px/frame below which a static candidate may be the ball"
+        3.0, ge=0, le=1000, description="px/frame below which a static candidate may be the ball"
     )
     detect_repeats: bool = Field(True, description="find 25/24 fps footage sent at 30 fps")
     lag_frames: int = Field(2, ge=0, le=30, description="report frames this late (0 = at once)")

@@ -15,8 +15,9 @@ with the picture before the one it repeats: a ball did not move between the two 
 A picture is taken for a repeat when almost none of its pixels changed (under 1 in
 10,000 over the floor; players move thousands). A quiet picture taken for a repeat by
 mistake is harmless: the ball still differs from two pictures back, a logo still does not.
-No verdict (every candidate counts as moving, as without this check) on the first two
-frames, after a size change, and when most of the picture changed (a pan or a cut:
+The second frame has only one picture before it and is judged on that one difference.
+No verdict (every candidate counts as moving, as without this check) on the first
+frame, after a size change, and when most of the picture changed (a pan or a cut:
 everything differs). It works at full resolution on a few small boxes, so it costs
 a grey conversion and a few microseconds per candidate; the motion gate
 (:mod:`perception.motion`) answers a different question (where to look) at low resolution.
@@ -78,14 +79,15 @@ class CandidateChange:
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.int16)
         if self._history and self._history[-1].shape != grey.shape:
             self._history.clear()
-        if len(self._history) < 2:
+        if not self._history:
             self._history.append(grey)
             return None
-        older, previous = self._history
+        previous = self._history[-1]
+        older = self._history[0]  # the same picture on the second frame: one difference
         recent = np.abs(grey[::2, ::2] - previous[::2, ::2])
         typical = float(np.median(recent))
         is_repeat = float((recent > self._floor).mean()) < _REPEAT_FRACTION
-        if is_repeat and self._repeats < _MAX_REPEATS:
+        if is_repeat and len(self._history) == 2 and self._repeats < _MAX_REPEATS:
             self._repeats += 1
             previous = older  # the picture it repeats is the previous one: look further back
             self._history[-1] = grey

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-from perception.result import BallState, TrackStatus
+from perception.result import BallState, FrameResult, TrackStatus
 from perception.search import BallSearch
-from perception.tracker import BallTracker, LaggedTracker
+from perception.search_and_track import SearchAndTrack
+from perception.tracker import BallTracker
 from stream.errors import OutputError
 from stream.frame import BallTruth, Frame
 
@@ -234,12 +235,15 @@ def run_eval(
 ) -> EvalReport:
     """Run the search → detector → tracker path of ``run`` in this thread, and score it.
 
+    The path is :class:`SearchAndTrack` itself (the perception worker's), so what is
+    scored is what ``run`` does, static-clutter check included.
+
     The tracker reports with its configured lag (``tracker.lag_frames``), as ``run`` does.
 
     Args:
         frames: the clip's frames in order (no queue, nothing dropped).
         search: decides where the detector looks and maps boxes back.
-        tracker: a fresh tracker; it is wrapped in a :class:`LaggedTracker`.
+        tracker: a fresh tracker (reported through its fixed lag).
         truths: labels per frame index; ``None`` takes each frame's own ``truth``
             (synthetic sources), a frame without one counting as no visible ball.
         tolerance_px: centre-distance tolerance in native pixels.
@@ -247,19 +251,23 @@ def run_eval(
     Returns:
         The report, with the frames per search mode and the mean detector pixels.
     """
-    lagged = LaggedTracker[int](tracker)
+    perception = SearchAndTrack(search, tracker, search.detector)  # the run path itself
     states: dict[int, BallState] = {}
     own_truths: dict[int, BallTruth] = {}
     modes: Counter[str] = Counter()
     pixels = 0
+
+    def settle(results: list[FrameResult]) -> None:
+        nonlocal pixels
+        for result in results:  # every frame is settled once, lag_frames later
+            states[result.frame.index] = result.ball
+            modes[result.step.mode.value] += 1
+            pixels += result.step.pixels
+
     for frame in frames:
-        step = search.step(frame, lagged.predict(frame.pts_s))
-        size = (frame.width, frame.height)
-        states.update(lagged.push(frame.index, step.detections, frame.pts_s, size))
         own_truths[frame.index] = frame.truth or BallTruth(is_visible=False)
-        modes[step.mode.value] += 1
-        pixels += step.pixels
-    states.update(lagged.flush())
+        settle(perception.process(frame, 0))
+    settle(perception.flush())
     count = max(states, default=-1) + 1
     outputs = [states.get(index) for index in range(count)]
     if truths is None:

@@ -25,10 +25,12 @@ Design, for a ball that moves more than its own size per frame and reverses at e
   show.
 - **Static clutter**: a candidate whose pixels did not change over the last frames
   (``moving`` from :mod:`perception.change`: a logo, a light, a line end) never starts a
-  track, never counts as a hit, and is not taken inside the gate unless the ball moves
-  less than ``still_ball_px`` per frame (0 by default: a broadcast ball at rest is rare, a
-  logo by the scoreboard is not; a ball that moves changes the pixels under it).
-  Spots where detections keep landing are removed too (:mod:`perception.clutter`).
+  track and never counts as a hit. Inside the gate it is taken only while the tracked
+  ball moves less than ``still_ball_px`` per frame (a ball at rest before a serve); a
+  faster ball always changes the pixels under it, so a static candidate there means the
+  track followed clutter, and it ends at once. Spots where detections keep landing
+  (``clutter_frames`` within ``clutter_radius_px``) are removed too, which ends a slow
+  track that stopped on a logo (:mod:`perception.clutter`).
 - **Repeated frames** (:class:`FrameCadence`): 25 or 24 fps footage sent at 30 fps
   repeats a picture every 6 or 5 frames; the ball then stops dead on one phase. Once
   the motion shows that pattern, fits run on the picture clock.
@@ -547,7 +549,7 @@ class BallTracker:
         distances = np.hypot(centers[:, 0] - fit.x, centers[:, 1] - fit.y)
         gate = max(self._config.gate_sigma * spread, self._config.min_gate_px)
         inside = distances <= gate
-        if not math.hypot(fit.vx, fit.vy) < self._config.still_ball_px:
+        if not self._is_slow(fit):
             inside &= candidates.moving  # a ball this fast changes the pixels under it
         if not inside.any():
             return None
@@ -555,9 +557,13 @@ class BallTracker:
         cost[~inside] = np.inf
         return int(np.argmin(cost))
 
+    def _is_slow(self, fit: MotionFit) -> bool:
+        """Whether the ball moves so little that the pixels under it may not change."""
+        return math.hypot(fit.vx, fit.vy) < self._config.still_ball_px
+
     def _is_static_in_gate(self, candidates: _Candidates, fit: MotionFit, spread: float) -> bool:
         """Whether a candidate that did not move sits inside the gate around ``fit``."""
-        if len(candidates.centers) == 0 or candidates.moving.all():
+        if len(candidates.centers) == 0 or candidates.moving.all() or self._is_slow(fit):
             return False
         centers = candidates.centers
         distances = np.hypot(centers[:, 0] - fit.x, centers[:, 1] - fit.y)
@@ -665,7 +671,8 @@ class BallTracker:
 
         Of the confirmed pairs, the one whose weaker score is highest wins (then the
         nearer): the detector's ball outscores the moving players' shoes and heads that
-        also get confirmed, and a pair that did not move is no evidence of a ball.
+        also get confirmed. A candidate whose pixels did not change never starts a track
+        (a logo; also a ball at rest, acquired once it moves and followed to rest).
         """
         t_s = candidates.t_s
         best: tuple[float, float, int, TrackPoint] | None = None
