@@ -543,12 +543,9 @@ class BallTracker:
 
     def _gated(self, candidates: _Candidates, fit: MotionFit, spread: float) -> int | None:
         """The best candidate inside the gate around ``fit`` (distance, then score)."""
-        centers = candidates.centers
-        if len(centers) == 0:
+        if len(candidates.centers) == 0:
             return None
-        distances = np.hypot(centers[:, 0] - fit.x, centers[:, 1] - fit.y)
-        gate = max(self._config.gate_sigma * spread, self._config.min_gate_px)
-        inside = distances <= gate
+        distances, inside = self._gate(candidates, fit, spread)
         if not self._is_slow(fit):
             inside &= candidates.moving  # a ball this fast changes the pixels under it
         if not inside.any():
@@ -556,6 +553,15 @@ class BallTracker:
         cost = (distances / spread) ** 2 - 2.0 * np.log(np.maximum(candidates.scores, 1e-3))
         cost[~inside] = np.inf
         return int(np.argmin(cost))
+
+    def _gate(
+        self, candidates: _Candidates, fit: MotionFit, spread: float
+    ) -> tuple[FloatArray, NDArray[np.bool_]]:
+        """Each candidate's distance from ``fit``, and whether it lies inside the gate."""
+        centers = candidates.centers
+        distances = np.hypot(centers[:, 0] - fit.x, centers[:, 1] - fit.y)
+        gate = max(self._config.gate_sigma * spread, self._config.min_gate_px)
+        return distances, distances <= gate
 
     def _is_slow(self, fit: MotionFit) -> bool:
         """Whether the ball moves so little that the pixels under it may not change."""
@@ -565,10 +571,8 @@ class BallTracker:
         """Whether a candidate that did not move sits inside the gate around ``fit``."""
         if len(candidates.centers) == 0 or candidates.moving.all() or self._is_slow(fit):
             return False
-        centers = candidates.centers
-        distances = np.hypot(centers[:, 0] - fit.x, centers[:, 1] - fit.y)
-        gate = max(self._config.gate_sigma * spread, self._config.min_gate_px)
-        return bool(((distances <= gate) & ~candidates.moving).any())
+        _, inside = self._gate(candidates, fit, spread)
+        return bool((inside & ~candidates.moving).any())
 
     def _revert(self, candidates: _Candidates) -> TrackerStep | None:
         """Go back to the track from before the last "hit" if the ball shows up on it."""

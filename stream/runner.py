@@ -62,8 +62,8 @@ class StageGroup:
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not all(stage.finished.is_set() for stage in self.stages):
-            failed = [i for i, stage in enumerate(self.stages) if stage.failure is not None]
-            for stage in self.stages[: failed[0] if failed else 0]:
+            failed = next((i for i, s in enumerate(self.stages) if s.failure is not None), 0)
+            for stage in self.stages[:failed]:
                 stage.abort()  # upstream of the failure; downstream drains to its marker
             if tick is None:
                 self.stages[-1].finished.wait(_WATCH_S)
