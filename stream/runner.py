@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from stream.signals import signals_held
 from stream.stage import Stage
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,14 @@ class StageGroup:
         self._finished = threading.Event()
 
     def start(self) -> None:
-        """Start every stage, the sink first so nothing waits on a missing consumer."""
-        for stage in reversed(self.stages):
-            stage.start()
+        """Start every stage, the sink first so nothing waits on a missing consumer.
+
+        A Ctrl-C (or stop signal) while starting is held until every stage runs, so the
+        graceful stop that follows finds them all (see :func:`stream.signals.signals_held`).
+        """
+        with signals_held():
+            for stage in reversed(self.stages):
+                stage.start()
 
     def stop(self) -> None:
         """Graceful stop: the source stops reading; the rest drain and finish."""

@@ -1,4 +1,7 @@
-"""SIGTERM and SIGHUP end a run the way Ctrl-C does (installed by the entry point only)."""
+"""SIGTERM and SIGHUP end a run the way Ctrl-C does (installed by the entry point only).
+
+Ctrl-C and both are held while a pipeline's threads start (:func:`signals_held`).
+"""
 
 from __future__ import annotations
 
@@ -55,3 +58,39 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Within the block, Ctrl-C, SIGTERM and SIGHUP wait; they arrive when it ends.
+
+    For a few lines that must not be cut halfway: a pipeline interrupted while its
+    threads start would have a stage that never runs, and the graceful stop would wait
+    for it forever (CI saw this hang when Ctrl-C came between two batch recordings).
+    The handlers are swapped for one that notes the signal; on leaving, the previous
+    handlers come back and each noted signal is raised again, so its KeyboardInterrupt
+    (or :class:`StopSignal`) comes right after the block. Blocking the signals with
+    ``pthread_sigmask`` would not do: any other thread (OpenMP's, a library's) still
+    takes them for the process. Outside the main thread nothing is held.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        del frame
+        noted.append(signum)
+
+    numbers = (signal.SIGINT, *STOP_SIGNALS)
+    previous = {number: signal.getsignal(number) for number in numbers}
+    held = {number: handler for number, handler in previous.items() if handler is not None}
+    for number in held:
+        signal.signal(number, note)
+    try:
+        yield
+    finally:
+        for number, handler in held.items():
+            signal.signal(number, handler)
+        for signum in dict.fromkeys(noted):
+            signal.raise_signal(signum)

@@ -1,6 +1,10 @@
+import os
+import signal
+
 import pytest
 
 from stream.errors import StageFailedError
+from stream.runner import StageGroup
 from stream.stage import Stage
 
 
@@ -67,3 +71,23 @@ def test_start_twice_is_refused() -> None:
     stage.join(timeout_s=5)
     with pytest.raises(RuntimeError, match="already started"):
         stage.start()
+
+
+class InterruptedWhileStarting(CountingStage):
+    def start(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives while the pipeline starts
+        super().start()
+
+
+def test_ctrl_c_while_starting_arrives_once_every_stage_runs() -> None:
+    # stopped halfway, the source would never run and the graceful stop would wait forever
+    stages = [CountingStage(None), InterruptedWhileStarting(None), CountingStage(None)]
+    group = StageGroup(stages)
+    with pytest.raises(KeyboardInterrupt):
+        group.start()
+    try:
+        assert [stage.is_alive() for stage in stages] == [True, True, True]
+    finally:
+        group.abort()
+        group.join()
+    assert all(stage.torn_down for stage in stages)
