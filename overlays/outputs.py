@@ -319,68 +319,22 @@ def opencv_has_gui() -> bool:
     return False
 
 
-def find_display_problem(environ: Mapping[str, str] | None = None) -> str | None:
+def find_display_problem(
+    environ: Mapping[str, str] | None = None, has_gui: Callable[[], bool] = opencv_has_gui
+) -> str | None:
     """Why a window cannot be shown here, or None when it can.
 
     Args:
         environ: the environment to look for ``DISPLAY``/``WAYLAND_DISPLAY`` in
             (the process environment by default).
+        has_gui: whether OpenCV can open windows (this build's answer by default).
     """
     env = os.environ if environ is None else environ
     if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
         return "no DISPLAY or WAYLAND_DISPLAY is set"
-    if not opencv_has_gui():
+    if not has_gui():
         return "this OpenCV build is headless"
     return None
-
-
-class WindowOutput:
-    """Shows the rendered frames in a desktop window (``--show``). Render thread only."""
-
-    def __init__(
-        self,
-        title: str = "ballwatch",
-        *,
-        display_problem: Callable[[], str | None] = find_display_problem,
-    ) -> None:
-        """Check that a window can be shown.
-
-        Args:
-            title: window title.
-            display_problem: returns why no window can be shown, or None.
-
-        Raises:
-            OutputError: there is no display or OpenCV has no GUI support.
-        """
-        problem = display_problem()
-        if problem is not None:
-            msg = (
-                f"--show needs a display and an OpenCV build with GUI support ({problem}); "
-                "use -o FILE or --serve instead"
-            )
-            raise OutputError(msg)
-        self.title = title
-
-    def write(self, image: NDArray[np.uint8], result: FrameResult) -> None:
-        """Show ``image`` and let the window process its events.
-
-        Raises:
-            OutputError: OpenCV failed to show the window.
-        """
-        del result
-        try:
-            cv2.imshow(self.title, image)
-            cv2.waitKey(1)
-        except cv2.error as exc:
-            msg = f"cannot show window {self.title!r}: {exc}; use -o FILE or --serve instead"
-            raise OutputError(msg) from exc
-
-    def close(self) -> None:
-        """Close the window."""
-        try:
-            cv2.destroyWindow(self.title)
-        except cv2.error:
-            logger.debug("window %r was already closed", self.title)
 
 
 class MultiOutput:

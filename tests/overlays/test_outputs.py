@@ -16,10 +16,8 @@ from overlays.outputs import (
     KEYFRAME_INTERVAL_S,
     MultiOutput,
     VideoFileOutput,
-    WindowOutput,
     X264Preset,
     find_display_problem,
-    opencv_has_gui,
 )
 from perception.detections import Detections
 from perception.result import BallState, FrameResult, PerceptionStep, SearchMode
@@ -232,29 +230,18 @@ def test_writing_after_close_fails_clearly(tmp_path: Path) -> None:
         output.write(result.frame.image, result)
 
 
-# --- WindowOutput ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "problem",
-    [
-        pytest.param("no DISPLAY or WAYLAND_DISPLAY is set", id="no-display"),
-        pytest.param("this OpenCV build is headless", id="headless"),
-    ],
-)
-def test_window_refuses_without_a_usable_display(problem: str) -> None:
-    with pytest.raises(OutputError, match=r"--show needs a display.*use -o FILE or --serve"):
-        WindowOutput(display_problem=lambda: problem)
+# --- display checks (the window itself: tests/overlays/test_window.py) ---------------------
 
 
 def test_display_problem_without_display_variables() -> None:
     assert find_display_problem({}) == "no DISPLAY or WAYLAND_DISPLAY is set"
 
 
-@pytest.mark.skipif(opencv_has_gui(), reason="this OpenCV build has GUI support")
 @pytest.mark.parametrize("variable", ["DISPLAY", "WAYLAND_DISPLAY"])
 def test_display_problem_on_headless_opencv(variable: str) -> None:
-    assert find_display_problem({variable: ":0"}) == "this OpenCV build is headless"
+    problem = find_display_problem({variable: ":0"}, has_gui=lambda: False)
+    assert problem == "this OpenCV build is headless"
+    assert find_display_problem({variable: ":0"}, has_gui=lambda: True) is None
 
 
 # --- MultiOutput -----------------------------------------------------------------------
