@@ -85,7 +85,6 @@ class CandidateChange:
         previous = self._history[-1]
         older = self._history[0]  # the same picture on the second frame: one difference
         recent = np.abs(grey[::2, ::2] - previous[::2, ::2])
-        typical = float(np.median(recent))
         is_repeat = float((recent > self._floor).mean()) < _REPEAT_FRACTION
         if is_repeat and len(self._history) == 2 and self._repeats < _MAX_REPEATS:
             self._repeats += 1
@@ -94,6 +93,9 @@ class CandidateChange:
         else:
             self._repeats = 0
             self._history.append(grey)
+        if len(detections) == 0:
+            return np.zeros(0, dtype=bool)  # the history moved on; no median needed
+        typical = float(np.median(recent))
         if typical > self._max_typical:
             return None
         threshold = max(self._floor, self._noise_sigmas * _MAD_TO_SIGMA * typical)
