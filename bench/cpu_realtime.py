@@ -9,7 +9,7 @@ Prints the decisions and the switch event from the latency log, and per precisio
 detector p50/p95, the throughput and the drops.
 
     python -m bench.cpu_realtime --weights perception/models/ball-nano-synth.safetensors \
-        --int8 perception/models/ball-nano-synth-int8-qat.onnx
+        --int8 perception/models/ball-nano-synth.int8-qat.onnx
     python -m bench.cpu_realtime     # a random Nano 128 px model and a 2-step QAT artifact
 """
 

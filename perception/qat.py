@@ -674,7 +674,8 @@ def job_from_args(args: Any) -> QatJob:
     except ValueError as exc:
         raise QatError(str(exc)) from exc
     weights = Path(args.weights)
-    output = args.output or weights.with_name(f"{weights.stem}-int8-qat.onnx")
+    # the name the runtime looks for beside the weights (perception/int8_cache.py)
+    output = args.output or weights.with_name(f"{weights.stem}.int8-qat.onnx")
     reduce_range = {"auto": None, "on": True, "off": False}[args.reduce_range]
     return QatJob(weights, str(args.data), Path(output), settings, reduce_range)
 

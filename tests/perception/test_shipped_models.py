@@ -1,0 +1,62 @@
+"""The bundled real-footage model and its INT8 QAT twin, as a user gets them.
+
+The twin must be the float model's (its sidecar names the weights' SHA-256, so `run` picks
+it up for the INT8 switch) and must find the ball where the float model does: within 1 px
+on fixed crops of a synthetic match (observed 0.1 px; INT8 kernels differ between CPUs,
+which the tolerance leaves room for).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from configs.app_config import DetectorConfig
+from perception.detector import Precision
+from perception.int8_cache import bundled_artifact
+from perception.int8_detector import Int8Detector
+from perception.precision import PrecisionPlan
+from perception.rfdetr_detector import RfDetrDetector
+from stream.synth import SynthMatch, parse_synth_uri
+
+MODELS = Path(__file__).resolve().parents[2] / "perception" / "models"
+REAL = MODELS / "ball-nano-real.safetensors"
+SIDE = 128
+
+pytestmark = pytest.mark.slow
+
+
+def _crops_around_the_ball() -> list[tuple[NDArray[np.uint8], float, float]]:
+    """128 px crops of a synthetic match with the ball near the middle, and where it is."""
+    match = SynthMatch(parse_synth_uri("synth:?seed=11&frames=60"))
+    crops = []
+    for index in range(30, 55, 5):
+        image, truth = match.frame(index)
+        assert truth.is_visible
+        x0 = int(min(max(truth.x - SIDE // 2, 0), image.shape[1] - SIDE))
+        y0 = int(min(max(truth.y - SIDE // 2, 0), image.shape[0] - SIDE))
+        crop = np.ascontiguousarray(image[y0 : y0 + SIDE, x0 : x0 + SIDE])
+        crops.append((crop, truth.x - x0, truth.y - y0))
+    return crops
+
+
+def test_the_bundled_int8_twin_is_the_real_models_and_finds_the_ball_where_it_does() -> None:
+    twin = bundled_artifact(REAL)
+    assert twin is not None, "the shipped INT8 twin does not name these weights: rerun qat"
+    config = DetectorConfig.model_validate(
+        {"weights": str(REAL), "ball_class": "ball", "threshold": 0.0}
+    )
+    float_model = RfDetrDetector.from_config(config, PrecisionPlan("cpu", Precision.FP32, "test"))
+    int8_model = Int8Detector.load(twin, threshold=0.0)
+
+    for crop, x, y in _crops_around_the_ball():
+        found_float = float_model.detect([crop])[0]
+        found_int8 = int8_model.detect([crop])[0]
+        top_float = found_float.centers[int(np.argmax(found_float.confidence))]
+        top_int8 = found_int8.centers[int(np.argmax(found_int8.confidence))]
+        assert np.hypot(top_float[0] - x, top_float[1] - y) <= 4.0  # the model sees the ball
+        assert np.hypot(*(top_int8 - top_float)) <= 1.0  # ... and INT8 sees it there too
+        assert float(found_int8.confidence.max()) >= 0.5
