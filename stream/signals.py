@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -39,6 +39,29 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
+def _handled_by(
+    numbers: tuple[signal.Signals, ...], handler: Callable[[int, FrameType | None], None]
+) -> Iterator[None]:
+    """Within the block, ``handler`` takes the signals ``numbers``; the previous come back.
+
+    Only the main thread can install handlers: elsewhere (an embedding application)
+    nothing is installed. A signal whose handler was not set from Python
+    (``getsignal`` is None, it could not be restored) is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {n: h for n in numbers if (h := signal.getsignal(n)) is not None}
+    for number in previous:
+        signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+@contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise :class:`StopSignal` in the main thread.
 
@@ -47,17 +70,8 @@ def stop_on_signals() -> Iterator[None]:
     main thread (an embedding application) nothing is installed. The previous
     handlers are restored on exit.
     """
-    if threading.current_thread() is not threading.main_thread():
+    with _handled_by(STOP_SIGNALS, _raise_stop):
         yield
-        return
-    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
-    for number in STOP_SIGNALS:
-        signal.signal(number, _raise_stop)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @contextmanager
@@ -73,24 +87,15 @@ def signals_held() -> Iterator[None]:
     ``pthread_sigmask`` would not do: any other thread (OpenMP's, a library's) still
     takes them for the process. Outside the main thread nothing is held.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     noted: list[int] = []
 
     def note(signum: int, frame: FrameType | None) -> None:
         del frame
         noted.append(signum)
 
-    numbers = (signal.SIGINT, *STOP_SIGNALS)
-    previous = {number: signal.getsignal(number) for number in numbers}
-    held = {number: handler for number, handler in previous.items() if handler is not None}
-    for number in held:
-        signal.signal(number, note)
     try:
-        yield
+        with _handled_by((signal.SIGINT, *STOP_SIGNALS), note):
+            yield
     finally:
-        for number, handler in held.items():
-            signal.signal(number, handler)
         for signum in dict.fromkeys(noted):
             signal.raise_signal(signum)

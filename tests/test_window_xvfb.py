@@ -1,8 +1,9 @@
 """`ballwatch run synth:… --show` in a real window on a virtual display (Xvfb).
 
-The test finds the window, pauses the replay (space), screenshots the window, checks
-that it shows one of the run's frames with the ball marker where the track says the
-ball is and the HUD, quits with ``q`` and checks the exit status and the outputs.
+The test finds the window, screenshots it while the replay runs (HUD on), hides the
+HUD (f), pauses (space) and screenshots it again; checks that each picture shows one of
+the run's frames with the ball marker where the track says the ball is, the HUD on the
+first and not on the second, quits with ``q`` and checks the exit status and the outputs.
 Needs Xvfb, xdotool, ffmpeg (x11grab) and the GUI OpenCV (all installed by .ci/run
 and ``make install``); skips, saying which is missing, elsewhere.
 """
@@ -47,9 +48,7 @@ def _missing() -> str | None:
     return None
 
 
-def _shown_frame(
-    shot: NDArray[np.uint8], raws: list[NDArray[np.uint8]]
-) -> tuple[int, NDArray[np.bool_]]:
+def _shown_frame(shot: Shot, raws: list[Shot]) -> tuple[int, NDArray[np.bool_]]:
     """Which frame a screenshot shows, and where the HUD panel does not cover it.
 
     The synthetic noise repeats every 32 frames: exact pixels (over a quarter equal) find
