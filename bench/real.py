@@ -121,6 +121,9 @@ def score_stills(
     hits = with_ball = 0
     began = time.perf_counter()
     for number, still in enumerate(frames):
+        # stills are unrelated pictures: each is a first frame (a grey-stack model sees its
+        # grey picture three times: no motion to go by)
+        search.reset()
         frame = Frame(number, still.image, 0.0, 0)
         found = search.step(frame, None).detections
         if not still.balls:

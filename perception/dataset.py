@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from PIL import Image
 from supervision.dataset.formats.yolo import load_yolo_annotations
 
+from perception.frame_input import FrameInput, FrameStack
 from stream.errors import BallwatchError, StreamError
 from stream.frame import BallTruth
 from stream.source import SourceKind
@@ -346,6 +347,7 @@ class CocoWriter:
 
     root: Path
     jpeg_quality: int = 95
+    frame_input: FrameInput = FrameInput.RGB
     _images: dict[Split, list[dict[str, Any]]] = field(default_factory=dict)
     _annotations: dict[Split, list[dict[str, Any]]] = field(default_factory=dict)
     _counts: dict[Split, int] = field(default_factory=dict)
@@ -359,7 +361,9 @@ class CocoWriter:
         image_id = len(images)
         file_name = f"{_safe(sample.group)}_{sample.frame_index:06d}_{image_id:06d}.jpg"
         rgb = np.ascontiguousarray(sample.image[:, :, ::-1])
-        Image.fromarray(rgb).save(folder / file_name, quality=self.jpeg_quality)
+        # 4:4:4: chroma subsampling would halve a 5 px ball's colour, and in a grey stack
+        # the colour is the motion
+        Image.fromarray(rgb).save(folder / file_name, quality=self.jpeg_quality, subsampling=0)
         size = sample.image.shape[0]
         images.append({"id": image_id, "file_name": file_name, "width": size, "height": size})
         for ball in sample.balls:
@@ -387,6 +391,7 @@ class CocoWriter:
                 "images": self._images.get(split, []),
                 "annotations": self._annotations.get(split, []),
                 "categories": categories,
+                "info": {"ballwatch_frame_input": self.frame_input.value},
             }
             (folder / ANNOTATION_FILE).write_text(json.dumps(document))
         return {split: self._counts.get(split, 0) for split in Split}
@@ -463,6 +468,21 @@ def read_coco_split(root: Path, split: str) -> list[CropSample]:
     return samples
 
 
+def read_frame_input(root: Path, split: str = "train") -> FrameInput:
+    """What the crops of a COCO folder's ``split`` show (RGB for folders that do not say).
+
+    Raises:
+        DatasetError: the annotation file is unreadable or names an unknown input.
+    """
+    path = Path(root) / split / ANNOTATION_FILE
+    try:
+        info = json.loads(path.read_text()).get("info") or {}
+        return FrameInput(info.get("ballwatch_frame_input", FrameInput.RGB.value))
+    except (OSError, ValueError) as exc:
+        msg = f"cannot read the frame input of {path}: {exc}; rebuild it with 'ballwatch dataset'"
+        raise DatasetError(msg) from exc
+
+
 def coco_crop_stream(samples: Sequence[CropSample], seed: int) -> Iterator[CropSample]:
     """Endless reshuffled passes over ``samples``.
 
@@ -514,13 +534,25 @@ def frames_from_clip(
 
 
 def frames_from_synth(
-    seeds: Sequence[int], frames_per_match: int, stride: int
+    seeds: Sequence[int],
+    frames_per_match: int,
+    stride: int,
+    frame_input: FrameInput = FrameInput.RGB,
 ) -> Iterator[LabelledFrame]:
-    """Frames of synthetic matches (one group per seed; odd seeds pan the camera)."""
+    """Frames of synthetic matches (one group per seed; odd seeds pan the camera).
+
+    Grey stacks are made from every frame, in order, before the stride keeps some.
+    """
     for seed in seeds:
         match = SynthMatch(SynthParams(seed=seed, pan=seed % 2 == 1))
-        for index in range(0, frames_per_match, stride):
+        frames = FrameStack() if frame_input is FrameInput.GREY_STACK else None
+        indices = range(0, frames_per_match, 1 if frames else stride)
+        for index in indices:
             image, truth = match.frame(index)
+            if frames is not None:
+                image = frames.push(image)
+                if index % stride:
+                    continue
             yield LabelledFrame(image, (truth,) if truth.is_visible else (), f"synth-{seed}", index)
 
 
@@ -652,10 +684,17 @@ def build_dataset(
 
 
 def write_samples(
-    samples: Iterable[CropSample], out_dir: Path, splits: dict[str, Split]
+    samples: Iterable[CropSample],
+    out_dir: Path,
+    splits: dict[str, Split],
+    frame_input: FrameInput = FrameInput.RGB,
 ) -> BuildReport:
-    """Write crops into a COCO folder, each into its group's split (train when not listed)."""
-    writer = CocoWriter(out_dir)
+    """Write crops into a COCO folder, each into its group's split (train when not listed).
+
+    ``frame_input`` (what the crops show: colour or grey stacks) is recorded in each split's
+    annotation file; training reads it back (:func:`read_frame_input`).
+    """
+    writer = CocoWriter(out_dir, frame_input=frame_input)
     seen: dict[Split, set[str]] = {split: set() for split in Split}
     for sample in samples:
         split = splits.get(sample.group, Split.TRAIN)

@@ -36,6 +36,7 @@ from perception.dataset import (
     samples_from_frames,
     write_samples,
 )
+from perception.frame_input import FrameInput, as_input
 from perception.labels import read_listed_labels
 from perception.real_data import (
     StillClip,
@@ -104,6 +105,11 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--test-fraction", type=float, default=0.0, help="share of clips for test")
     parser.add_argument("--seed", type=int, default=0, help="seeds crop placement")
+    parser.add_argument(
+        "--frame-input", type=FrameInput, choices=list(FrameInput), default=FrameInput.RGB,
+        help="what the crops show: rgb frames, or grey-stack (now and the two pictures before "
+        "as the 3 channels: the motion input; clips and synthetic matches only)",
+    )  # fmt: skip
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -131,7 +137,8 @@ def _clip_frames(args: argparse.Namespace, recipe: CropRecipe) -> Iterator[Label
         count = max(listed, default=-1) + 1
         truths = [listed.get(i, BallTruth(is_visible=False)) for i in range(count)]
         box = args.box_px if args.box_px else estimate_box_px(height, recipe)
-        every = frames_from_clip(clip_images(video_path), truths, video_path.stem, box, args.stride)
+        images = as_input(clip_images(video_path), args.frame_input)
+        every = frames_from_clip(images, truths, video_path.stem, box, args.stride)
         # a frame the CSV does not list was not labelled (ballwatch label writes only the
         # frames a person confirmed or interpolated): it is no ball-free negative
         frames = (frame for frame in every if frame.frame_index in listed)
@@ -166,7 +173,7 @@ def _in_folder(frames: Iterable[LabelledFrame], folder: Path) -> Iterator[Labell
 def labelled_frames(args: argparse.Namespace, recipe: CropRecipe) -> list[LabelledFrame]:
     """Every labelled frame of the sources given (clips, synthetic matches, exports)."""
     seeds = list(range(args.synth_seed, args.synth_seed + args.synth))
-    synth = frames_from_synth(seeds, args.synth_frames, args.stride)
+    synth = frames_from_synth(seeds, args.synth_frames, args.stride, args.frame_input)
     return list(chain(_clip_frames(args, recipe), synth, _export_frames(args)))
 
 
@@ -191,10 +198,11 @@ def _extra_samples(
 ) -> Iterator[CropSample]:
     """Pasted balls and still negatives, cut from training frames and background clips only."""
     clips: list[StillClip] = [
-        still_clip(list(clip_images(path)), path.stem) for path in args.background
+        still_clip(list(as_input(clip_images(path), args.frame_input)), path.stem)
+        for path in args.background
     ]
     if args.paste:
-        yield from pasted_samples(train, clips, args.paste, recipe, args.seed + 1)
+        yield from pasted_samples(train, clips, args.paste, recipe, args.seed + 1, args.frame_input)
     if args.still_negatives:
         if not clips:
             msg = "--still-negatives needs at least one --background VIDEO"
@@ -210,7 +218,8 @@ def build(args: argparse.Namespace, recipe: CropRecipe) -> BuildReport:
     held = [frame for frame in frames if splits[frame.group] is not Split.TRAIN]
     passes = [samples_from_frames(held, recipe, args.seed)]
     passes += [samples_from_frames(train, recipe, args.seed + 10 * k) for k in range(args.repeat)]
-    return write_samples(chain(*passes, _extra_samples(args, train, recipe)), args.out, splits)
+    samples = chain(*passes, _extra_samples(args, train, recipe))
+    return write_samples(samples, args.out, splits, args.frame_input)
 
 
 def run_dataset(args: argparse.Namespace) -> int:
@@ -224,6 +233,13 @@ def run_dataset(args: argparse.Namespace) -> int:
         msg = (
             "no source given; pass --clip VIDEO LABELS, --synth N, --coco DIR, --yolo DIR "
             "--yolo-stretched DIR WxH or --tracknet DIR"
+        )
+        raise DatasetError(msg)
+    stills = (args.coco, args.yolo, args.yolo_stretched, args.tracknet)
+    if args.frame_input is FrameInput.GREY_STACK and any(stills):
+        msg = (
+            "--frame-input grey-stack needs consecutive frames: it takes --clip, --synth and "
+            "--background only; leave out --coco, --yolo, --yolo-stretched and --tracknet"
         )
         raise DatasetError(msg)
     recipe = CropRecipe(

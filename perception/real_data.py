@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from perception.copy_paste import draw_style, paste, render_sprite, scene_brightness
+from perception.copy_paste import BallSprite, draw_style, paste, render_sprite, scene_brightness
 from perception.dataset import (
     CropBall,
     CropRecipe,
@@ -36,9 +36,12 @@ from perception.dataset import (
     crop_square,
     salient_point,
 )
+from perception.frame_input import FrameInput, grey
 
 _STILL_DIFF = 14.0  # grey levels: above this a pixel differs from the clip's median
 _MEDIAN_FRAMES = 31  # frames sampled for the temporal median
+_STEP_PX = (2.0, 24.0)  # a pasted moving ball's travel between pictures (a ball at rest is
+# not reported, see perception.change; the BWF shuttle travels up to ~30 px at 1280x720)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,15 +131,48 @@ def _clear_window(
 
 
 def paste_into(
-    crop: NDArray[np.uint8], recipe: CropRecipe, rng: np.random.Generator, brightness: float
+    crop: NDArray[np.uint8],
+    recipe: CropRecipe,
+    rng: np.random.Generator,
+    brightness: float,
+    frame_input: FrameInput = FrameInput.RGB,
 ) -> tuple[NDArray[np.uint8], CropBall]:
-    """Paste one rendered ball at a random place of ``crop``; returns the crop and its label."""
+    """Paste one rendered ball at a random place of ``crop``; returns the crop and its label.
+
+    On a grey-stacked crop the ball moves: it is pasted into each picture of the stack one
+    random step further along a straight line (:func:`paste_moving`).
+    """
     sprite = render_sprite(draw_style(rng, brightness), rng)
     size = crop.shape[0]
     margin = 4.0
     x, y = (float(v) for v in rng.uniform(margin, size - margin, size=2))
     box = recipe.box_px(sprite.diameter_px / 2.0)
+    if frame_input is FrameInput.GREY_STACK:
+        angle = rng.uniform(0.0, 2.0 * math.pi)
+        step = rng.uniform(*_STEP_PX)
+        image = paste_moving(crop, sprite, (x, y), (step * math.cos(angle), step * math.sin(angle)))
+        return image, CropBall(x, y, box)
     return paste(crop, sprite, x, y), CropBall(x, y, box)
+
+
+def paste_moving(
+    stacked: NDArray[np.uint8],
+    sprite: BallSprite,
+    at: tuple[float, float],
+    step: tuple[float, float],
+) -> NDArray[np.uint8]:
+    """A grey-stacked image with ``sprite`` at ``at`` now and one ``step`` back per picture.
+
+    Each channel of the stack is one grey picture (see :mod:`perception.frame_input`):
+    the ball is pasted into channel k at ``at - k * step``, in grey.
+    """
+    out = stacked.copy()
+    for k in range(stacked.shape[2]):
+        channel = np.ascontiguousarray(stacked[:, :, k])
+        picture = np.asarray(cv2.cvtColor(channel, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+        moved = paste(picture, sprite, at[0] - k * step[0], at[1] - k * step[1])
+        out[:, :, k] = grey(moved)
+    return out
 
 
 def pasted_samples(
@@ -145,11 +181,13 @@ def pasted_samples(
     count: int,
     recipe: CropRecipe,
     seed: int,
+    frame_input: FrameInput = FrameInput.RGB,
 ) -> Iterator[CropSample]:
     """``count`` crops of real backgrounds with one pasted ball each.
 
     Backgrounds come from labelled frames (a window far from the real ball) and, when given,
-    from the still parts of unlabelled clips, in equal shares.
+    from the still parts of unlabelled clips, in equal shares. ``frame_input`` says what the
+    frames are (grey stacks get a moving ball).
     """
     rng = np.random.default_rng(seed)
     size = recipe.resolution
@@ -172,7 +210,7 @@ def pasted_samples(
             left, top = window
             background, group, index = frame.image, frame.group, frame.frame_index
         crop = crop_square(background, left, top, size)
-        image, ball = paste_into(crop, recipe, rng, scene_brightness(background))
+        image, ball = paste_into(crop, recipe, rng, scene_brightness(background), frame_input)
         made += 1
         yield CropSample(image, (ball,), group, index)
 

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from perception.detections import Detections
 from perception.detector import Precision
 from perception.errors import DetectorLoadError, PrecisionError
+from perception.frame_input import FrameInput
 from perception.precision import PrecisionPlan
 from perception.weights import (
     DEFAULT_GROUP_DETR,
@@ -156,6 +157,18 @@ def _build_from_checkpoint(checkpoint: Checkpoint, size: str, resolution: int | 
     return model
 
 
+def _frame_input_of(checkpoint: Checkpoint) -> FrameInput:
+    try:
+        return FrameInput(checkpoint.meta.frame_input)
+    except ValueError:
+        known = ", ".join(item.value for item in FrameInput)
+        msg = (
+            f"weights file {str(checkpoint.path)!r} records frame_input "
+            f"{checkpoint.meta.frame_input!r}; this ballwatch knows {known}: upgrade ballwatch"
+        )
+        raise DetectorLoadError(msg) from None
+
+
 def _coco_model(size: str, resolution: int | None, device: str) -> Any:
     options: dict[str, Any] = {"device": device}
     if resolution is not None:
@@ -226,8 +239,9 @@ class RfDetrDetector:
         *,
         ball_class: str | int = "sports ball",
         threshold: float = 0.3,
+        frame_input: FrameInput = FrameInput.RGB,
     ) -> None:
-        """Wrap an ``rfdetr.RFDETR`` model.
+        """Wrap an ``rfdetr.RFDETR`` model (``frame_input``: what it was trained to see).
 
         Raises:
             PrecisionError: the plan is INT8 (run by the QAT artifact's detector instead).
@@ -242,6 +256,7 @@ class RfDetrDetector:
             raise ValueError(msg)
         self._model = model
         self._plan = plan
+        self._frame_input = FrameInput(frame_input)
         self._threshold = threshold
         self._ball_class_id = _ball_class_id(model, ball_class)
         self._resolution = int(model.model.resolution)
@@ -264,12 +279,23 @@ class RfDetrDetector:
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         path = Path(cfg.weights) if cfg.weights else bundled_weights
+        shown = FrameInput.RGB
         if path is None:
             model = _coco_model(cfg.size, cfg.resolution, plan.device)
         else:
-            model = _build_from_checkpoint(load_checkpoint(path), cfg.size, cfg.resolution)
-        detector = cls(model, plan, ball_class=cfg.ball_class, threshold=cfg.threshold)
-        logger.info("RF-DETR %s at %d px; %s", cfg.size, detector.resolution, plan.reason)
+            checkpoint = load_checkpoint(path)
+            shown = _frame_input_of(checkpoint)
+            model = _build_from_checkpoint(checkpoint, cfg.size, cfg.resolution)
+        detector = cls(
+            model, plan, ball_class=cfg.ball_class, threshold=cfg.threshold, frame_input=shown
+        )
+        logger.info(
+            "RF-DETR %s at %d px, %s input; %s",
+            cfg.size,
+            detector.resolution,
+            shown.value,
+            plan.reason,
+        )
         return detector
 
     @classmethod
@@ -296,6 +322,11 @@ class RfDetrDetector:
         model.model.class_names = list(class_names) or None
         is_coco = num_classes == _COCO_SLOTS and not class_names
         return cls(model, plan, ball_class="sports ball" if is_coco else 0, threshold=0.0)
+
+    @property
+    def frame_input(self) -> FrameInput:
+        """What the model sees: colour crops, or crops of grey-stacked frames."""
+        return self._frame_input
 
     @property
     def resolution(self) -> int:
@@ -401,7 +432,14 @@ class RfDetrDetector:
         config = self._model.model_config
         size = self.size
         names = tuple(self._model.model.class_names or ())
-        meta = CheckpointMeta(size, self._resolution, config.num_queries, config.group_detr, names)
+        meta = CheckpointMeta(
+            size,
+            self._resolution,
+            config.num_queries,
+            config.group_detr,
+            names,
+            self._frame_input.value,
+        )
         _save(path, self._network, meta)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:

@@ -32,9 +32,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+from numpy.typing import NDArray
+
 from configs.app_config import SearchConfig
 from perception.detections import Detections
 from perception.detector import Detector
+from perception.frame_input import FrameInput, FrameStack, frame_input_of
 from perception.motion import MotionGate, MotionResult
 from perception.result import PerceptionStep, SearchMode
 from perception.tiling import (
@@ -100,6 +104,9 @@ class BallSearch:
         self._next_tile = 0
         self._wide_round = 0
         self._motion = MotionGate(config.motion) if config.motion.enabled else None
+        self._frame_input = frame_input_of(detector)
+        # every frame goes through the stack (the detector may skip frames; the stack may not)
+        self._stack = FrameStack() if self._frame_input is FrameInput.GREY_STACK else None
         self._crop_sizes = sorted(s for s in config.crop_sizes if s <= detector.resolution)
         if not self._crop_sizes:
             self._crop_sizes = [detector.resolution]
@@ -124,12 +131,21 @@ class BallSearch:
                 f"{detector.resolution} px one; make the INT8 model from the same checkpoint"
             )
             raise ValueError(msg)
+        if frame_input_of(detector) is not self._frame_input:
+            msg = (
+                f"cannot swap a detector that sees {self._frame_input.value} frames for one "
+                f"that sees {frame_input_of(detector).value}; make the INT8 model from the "
+                "same checkpoint"
+            )
+            raise ValueError(msg)
         self._detector = detector
 
     def reset(self) -> None:
-        """Forget the motion gate's previous frames (a new stream epoch)."""
+        """Forget the previous frames of the motion gate and the stack (a new stream epoch)."""
         if self._motion is not None:
             self._motion.reset()
+        if self._stack is not None:
+            self._stack.reset()
 
     @property
     def detector(self) -> Detector:
@@ -189,6 +205,7 @@ class BallSearch:
             clock stamps around the detector call.
         """
         tiles = self.tiles(frame.width, frame.height)
+        seen = self._stack.push(frame.image) if self._stack is not None else frame.image
         motion = self._motion.update(frame.image) if self._motion is not None else None
         candidates = len(motion.blobs) if motion is not None else 0
         config = self._config
@@ -212,7 +229,7 @@ class BallSearch:
             self._wide_round = 0
             windows = tiles
             mode = SearchMode.TILES
-        return self._detect(frame, windows, mode, candidates)
+        return self._detect(frame, seen, windows, mode, candidates)
 
     def _track_windows(
         self, prediction: TrackerPrediction, width: int, height: int
@@ -263,14 +280,18 @@ class BallSearch:
         return chosen
 
     def _detect(
-        self, frame: Frame, windows: list[Window], mode: SearchMode, candidates: int
+        self,
+        frame: Frame,
+        seen: NDArray[np.uint8],
+        windows: list[Window],
+        mode: SearchMode,
+        candidates: int,
     ) -> PerceptionStep:
+        """Run the detector on the crops of ``seen`` (the frame as the detector sees it)."""
         if not windows:
             return PerceptionStep(Detections.empty(), mode, 0, 0, 0, 0, candidates)
         sizes = [detector_input_size(self._detector, window.width) for window in windows]
-        images = [
-            crop(frame.image, window, size) for window, size in zip(windows, sizes, strict=True)
-        ]
+        images = [crop(seen, window, size) for window, size in zip(windows, sizes, strict=True)]
         start = self._clock()
         found = self._detector.detect(images)
         end = self._clock()

@@ -46,10 +46,12 @@ from perception.dataset import (
     CropSample,
     coco_crop_stream,
     read_coco_split,
+    read_frame_input,
     synth_crop_stream,
 )
 from perception.detector import Precision
 from perception.errors import PerceptionError
+from perception.frame_input import FrameInput
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
 from perception.weights import CheckpointMeta, load_checkpoint, load_into, save_ball_checkpoint
@@ -116,10 +118,12 @@ class ModelSpec:
     group_detr: int = 4
     class_names: tuple[str, ...] = ("ball",)
     ia_bce_loss: bool = False
+    frame_input: FrameInput = FrameInput.RGB  # taken from the dataset folder (see train())
 
     def __post_init__(self) -> None:
         # accept plain strings ("nano") from YAML and callers; store the enum member
         object.__setattr__(self, "size", ModelSize(self.size))
+        object.__setattr__(self, "frame_input", FrameInput(self.frame_input))
         if self.resolution % 32 or self.resolution < 64:
             msg = f"resolution must be a multiple of 32 >= 64, but got {self.resolution}"
             raise ValueError(msg)
@@ -322,6 +326,7 @@ def metadata(spec: ModelSpec, extra: dict[str, Any] | None = None) -> dict[str, 
     record: dict[str, Any] = asdict(spec)
     record["size"] = spec.size.value
     record["class_names"] = list(spec.class_names)
+    record["frame_input"] = FrameInput(spec.frame_input).value
     record.update(extra or {})
     return record
 
@@ -683,6 +688,7 @@ def export_checkpoint(
         num_queries=spec.num_queries,
         group_detr=spec.group_detr,
         class_names=tuple(spec.class_names),
+        frame_input=FrameInput(spec.frame_input).value,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     save_ball_checkpoint(path, state, meta)
@@ -751,8 +757,13 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Train, export ``model.safetensors`` and evaluate it on the held-back clips.
 
     The evaluation (F1 at 4 px of the top detection per held-out crop, through the detector
-    adapter in FP32) is written to ``model.eval.json`` beside the checkpoint.
+    adapter in FP32) is written to ``model.eval.json`` beside the checkpoint. The model's
+    frame input (colour or grey stacks) is what the dataset folder's crops show, recorded
+    in the checkpoint so ``run`` feeds it the same.
     """
+    if not cfg.data.startswith("synth:"):
+        shown = read_frame_input(Path(cfg.data))
+        cfg = replace(cfg, model=replace(cfg.model, frame_input=shown))
     device = cfg.resolved_device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -10,7 +10,8 @@ checkpoint when loading fails, which would overwrite a user's file; loading here
 
 Our own artifacts are ``.safetensors`` files whose metadata (all strings) records what is needed
 to rebuild the model: ``format`` (``ballwatch-rfdetr/1``), ``size``, ``resolution``,
-``num_queries``, ``group_detr`` and ``class_names`` (a JSON list).
+``num_queries``, ``group_detr``, ``class_names`` (a JSON list) and ``frame_input``
+(``rgb`` or ``grey-stack``; absent means ``rgb``).
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ class CheckpointMeta:
         num_queries: object queries used at inference.
         group_detr: query groups used in training (rows of the query tensors per query).
         class_names: class names by 0-based class id; empty for the COCO layout.
+        frame_input: what the model was trained to see, a
+            :class:`perception.frame_input.FrameInput` value (``rgb`` when not recorded).
     """
 
     size: str | None = None
@@ -117,6 +120,7 @@ class CheckpointMeta:
     num_queries: int | None = None
     group_detr: int | None = None
     class_names: tuple[str, ...] = ()
+    frame_input: str = "rgb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +265,7 @@ def save_ball_checkpoint(
     if meta.group_detr is not None:
         metadata["group_detr"] = str(meta.group_detr)
     metadata["class_names"] = json.dumps(list(meta.class_names))
+    metadata["frame_input"] = meta.frame_input
     save_file(tensors, str(path), metadata=metadata)
     logger.info("saved %s (%s at %d px)", path, meta.size, meta.resolution)
 
@@ -292,6 +297,7 @@ def _load_safetensors(path: Path) -> Checkpoint:
             num_queries=_optional_int(metadata.get("num_queries")),
             group_detr=_optional_int(metadata.get("group_detr")),
             class_names=tuple(json.loads(metadata.get("class_names", "[]"))),
+            frame_input=metadata.get("frame_input", "rgb"),
         )
     except (KeyError, ValueError) as exc:
         raise _unreadable(path, exc) from exc

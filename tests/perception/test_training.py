@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from configs.app_config import DetectorConfig
-from perception.dataset import CropRecipe, assign_splits, build_dataset, frames_from_synth
+from perception.dataset import (
+    CropRecipe,
+    assign_splits,
+    build_dataset,
+    frames_from_synth,
+    samples_from_frames,
+    write_samples,
+)
 from perception.detector import Precision
+from perception.frame_input import FrameInput
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
 from perception.training import (
@@ -27,6 +36,7 @@ from perception.training import (
     train_loop,
 )
 from perception.weights import load_checkpoint
+from stream.cli import main
 
 TINY = ModelSpec(resolution=64, num_queries=5, group_detr=2)
 
@@ -96,6 +106,47 @@ def test_a_few_steps_lower_the_loss_and_the_checkpoint_loads_in_the_detector(
     report = json.loads((tmp_path / "model.eval.json").read_text())
     assert report["tolerance_px"] == 4.0
     assert 0.0 <= report["f1"] <= 1.0
+
+
+@pytest.mark.slow
+def test_the_motion_input_trains_and_the_checkpoint_runs_on_grey_stacks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    # given a folder of grey-stacked crops (the motion input) from three synthetic matches
+    data = tmp_path / "stacks"
+    seeds = [21, 22, 23]
+    splits = assign_splits([f"synth-{s}" for s in seeds], valid_fraction=0.34)
+    frames = frames_from_synth(seeds, 48, 4, FrameInput.GREY_STACK)
+    samples = samples_from_frames(frames, CropRecipe(resolution=64), seed=0)
+    write_samples(samples, data, splits, FrameInput.GREY_STACK)
+
+    # when training a few steps from scratch
+    result = train(loop_config(data, tmp_path / "run", steps=8))
+
+    # then the loss went down and the checkpoint says what it was trained to see
+    losses = [r["loss"] for r in logged(tmp_path / "run") if "loss" in r]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert load_checkpoint(result.checkpoint).meta.frame_input == "grey-stack"
+    # and `ballwatch run` loads it and runs it on stacked frames
+    status = main(
+        [
+            "run",
+            "synth:?seed=2&frames=4&width=128&height=96&fps=25",
+            "--weights",
+            str(result.checkpoint),
+            "--track-csv",
+            str(tmp_path / "track.csv"),
+            "--set",
+            "detector.threads=1",
+            "--set",
+            "detector.resolution=64",
+            "--no-progress",
+        ]
+    )
+    assert status == 0
+    assert any("grey-stack input" in record.getMessage() for record in caplog.records)
+    assert len((tmp_path / "track.csv").read_text().splitlines()) == 1 + 4
 
 
 @pytest.mark.slow
