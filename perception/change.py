@@ -32,12 +32,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from perception.detections import Detections
+from perception.frame_input import MAX_REPEATS, is_repeat_change
 
 _MAD_TO_SIGMA = 1.4826
 _MIN_HALF_PX = 3  # a box smaller than a ball of 6 px still looks at 7x7 pixels
 _MAX_HALF_PX = 16  # a large box is not a ball: its centre part is enough
-_REPEAT_FRACTION = 1e-4  # share of changed pixels under which a picture is a repeat
-_MAX_REPEATS = 3  # real repeats come one at a time; after more, the history moves on
 
 
 class CandidateChange:
@@ -85,8 +84,8 @@ class CandidateChange:
         previous = self._history[-1]
         older = self._history[0]  # the same picture on the second frame: one difference
         recent = np.abs(grey[::2, ::2] - previous[::2, ::2])
-        is_repeat = float((recent > self._floor).mean()) < _REPEAT_FRACTION
-        if is_repeat and len(self._history) == 2 and self._repeats < _MAX_REPEATS:
+        is_repeat = is_repeat_change(recent, self._floor)
+        if is_repeat and len(self._history) == 2 and self._repeats < MAX_REPEATS:
             self._repeats += 1
             previous = older  # the picture it repeats is the previous one: look further back
             self._history[-1] = grey

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 REPEAT_FLOOR = 8.0  # grey levels: a pixel changed by more than this is not a repeat's
 _REPEAT_FRACTION = 1e-4  # share of changed pixels under which a picture is a repeat
-_MAX_REPEATS = 3  # real repeats come one at a time; after more, the history moves on
+MAX_REPEATS = 3  # real repeats come one at a time; after more, the history moves on
 
 
 class FrameInput(StrEnum):
@@ -67,12 +67,20 @@ def grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 
 def is_repeat(now: NDArray[np.uint8], previous: NDArray[np.uint8], floor: float) -> bool:
-    """True when ``now`` repeats ``previous``: under 1 pixel in 10,000 changed by over ``floor``.
+    """True when ``now`` repeats ``previous`` (see :func:`is_repeat_change`).
 
     Looks at every second pixel of each row and column (a ball is bigger than 2 px; a
     quarter of the work).
     """
-    change = cv2.absdiff(now[::2, ::2], previous[::2, ::2])
+    return is_repeat_change(cv2.absdiff(now[::2, ::2], previous[::2, ::2]), floor)
+
+
+def is_repeat_change(change: NDArray[Any], floor: float) -> bool:
+    """True when under 1 pixel in 10,000 of a picture-to-picture ``change`` is over ``floor``.
+
+    Players move thousands of pixels between two pictures; a repeated picture moves none
+    but compression noise.
+    """
     return float((change > floor).mean()) < _REPEAT_FRACTION
 
 
@@ -107,7 +115,7 @@ class FrameStack:
         history = self._history
         if history and history[-1].shape != now.shape:
             self.reset()
-        if history and self._repeats < _MAX_REPEATS and is_repeat(now, history[-1], self._floor):
+        if history and self._repeats < MAX_REPEATS and is_repeat(now, history[-1], self._floor):
             # the same picture again: its earlier pictures are those of the one it repeats
             self._repeats += 1
             history[-1] = now
