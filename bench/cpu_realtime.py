@@ -30,8 +30,9 @@ from overlays.output import NullOutput
 from perception.budget import BudgetRule, decide
 from perception.detector import Precision
 from perception.int8_switch import build_int8_switch, load_int8_detector
+from perception.options import QatSettings
 from perception.precision import resolve_precision
-from perception.qat import QatSettings, quantize_detector
+from perception.qat import quantize_detector
 from perception.rfdetr_detector import RfDetrDetector
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack

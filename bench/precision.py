@@ -41,8 +41,9 @@ from numpy.typing import NDArray
 from perception.dataset import CropRecipe, LabelledFrame, negative_crop, positive_crop
 from perception.detector import Detector, Precision
 from perception.int8_detector import Int8Detector, open_session
+from perception.options import QatSettings
 from perception.precision import HardwareProbe, PrecisionPlan
-from perception.qat import QatSettings, cpu_has_vnni, export_onnx, quantize_detector
+from perception.qat import cpu_has_vnni, export_onnx, quantize_detector
 from perception.rfdetr_detector import RfDetrDetector, input_batch
 from stream.synth import SynthMatch, SynthParams
 

@@ -32,7 +32,8 @@ from numpy.typing import NDArray
 from PIL import Image
 from supervision.dataset.formats.yolo import load_yolo_annotations
 
-from perception.frame_input import FrameInput, FrameStack
+from perception.frame_input import FrameStack
+from perception.options import FrameInput
 from stream.errors import BallwatchError, StreamError
 from stream.frame import BallTruth
 from stream.source import SourceKind

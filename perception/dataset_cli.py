@@ -36,8 +36,9 @@ from perception.dataset import (
     samples_from_frames,
     write_samples,
 )
-from perception.frame_input import FrameInput, as_input
+from perception.frame_input import as_input
 from perception.labels import read_listed_labels
+from perception.options import FrameInput
 from perception.real_data import (
     StillClip,
     pasted_samples,
@@ -49,67 +50,6 @@ from perception.tracknet_folder import frames_from_tracknet
 from stream.frame import BallTruth
 
 logger = logging.getLogger(__name__)
-
-
-def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``ballwatch dataset``; sources can be mixed and repeated."""
-    parser.add_argument("--out", required=True, type=Path, help="output folder (COCO layout)")
-    parser.add_argument(
-        "--clip", nargs=2, action="append", default=[], metavar=("VIDEO", "LABELS"),
-        help="a labelled clip: video file and its Frame,Ball,x,y or Frame,Visibility,X,Y CSV",
-    )  # fmt: skip
-    parser.add_argument(
-        "--tracknet", type=Path, action="append", default=[], metavar="DIR",
-        help="a TrackNet-style label folder (clip folders of frames + Label.csv)",
-    )  # fmt: skip
-    parser.add_argument("--box-px", type=float, help="ball box side for clips (default: estimated)")
-    parser.add_argument("--synth", type=int, default=0, metavar="N", help="N synthetic matches")
-    parser.add_argument("--synth-seed", type=int, default=1000, help="seed of the first match")
-    parser.add_argument("--synth-frames", type=int, default=600, help="frames per synthetic match")
-    parser.add_argument(
-        "--coco", type=Path, action="append", default=[], help="a COCO export split folder"
-    )
-    parser.add_argument(
-        "--yolo", type=Path, action="append", default=[], help="a YOLO export split folder"
-    )
-    parser.add_argument(
-        "--yolo-stretched", nargs=2, action="append", default=[], metavar=("DIR", "WxH"),
-        help="a YOLO split folder whose images were stretched from WxH frames (put back)",
-    )  # fmt: skip
-    parser.add_argument("--class-name", action="append", default=[], help="ball class in exports")
-    parser.add_argument(
-        "--background", type=Path, action="append", default=[], metavar="VIDEO",
-        help="an unlabelled clip: its still parts give hard negatives and paste backgrounds",
-    )  # fmt: skip
-    parser.add_argument("--paste", type=int, default=0, metavar="N", help="N pasted-ball crops")
-    parser.add_argument(
-        "--still-negatives", type=int, default=0, metavar="N",
-        help="N ball-free crops over still clutter (scoreboards, logos, lines)",
-    )  # fmt: skip
-    parser.add_argument("--repeat", type=int, default=1, help="passes over labelled frames")
-    parser.add_argument("--subclip", type=int, default=0, metavar="FRAMES", help="sub-clip length")
-    parser.add_argument(
-        "--hold-out", action="append", default=[], metavar="GLOB",
-        help="groups kept out of training (written to valid); the rest is train",
-    )  # fmt: skip
-    parser.add_argument("--resolution", type=int, default=128, help="crop side = model resolution")
-    parser.add_argument(
-        "--stride", type=int, default=1, help="keep every Nth frame of clips and matches"
-    )
-    parser.add_argument(
-        "--negatives", type=float, default=0.3, help="ball-free crops per ball crop"
-    )
-    parser.add_argument("--min-box-px", type=float, default=12.0, help="smallest box side written")
-    parser.add_argument(
-        "--valid-fraction", type=float, default=0.2, help="share of clips held back"
-    )
-    parser.add_argument("--test-fraction", type=float, default=0.0, help="share of clips for test")
-    parser.add_argument("--seed", type=int, default=0, help="seeds crop placement")
-    parser.add_argument(
-        "--frame-input", type=FrameInput, choices=list(FrameInput), default=FrameInput.RGB,
-        help="what the crops show: rgb frames, or grey-stack (now and the two pictures before "
-        "as the 3 channels: the motion input; clips and synthetic matches only)",
-    )  # fmt: skip
 
 
 def _parse_size(text: str) -> tuple[int, int]:

@@ -23,23 +23,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from perception.options import FrameInput
+
 REPEAT_FLOOR = 8.0  # grey levels: a pixel changed by more than this is not a repeat's
 _REPEAT_FRACTION = 1e-4  # share of changed pixels under which a picture is a repeat
 MAX_REPEATS = 3  # real repeats come one at a time; after more, the history moves on
-
-
-class FrameInput(StrEnum):
-    """What a model was trained to see (recorded in its checkpoint as ``frame_input``)."""
-
-    RGB = "rgb"
-    GREY_STACK = "grey-stack"
 
 
 @runtime_checkable

@@ -25,7 +25,8 @@ from typing import Any
 
 from perception.detector import Detector
 from perception.errors import PrecisionError
-from perception.qat import QatJob, QatSettings, file_sha256, read_sidecar, run_job, sidecar_path
+from perception.options import QatSettings
+from perception.qat import QatJob, file_sha256, read_sidecar, run_job, sidecar_path
 
 logger = logging.getLogger(__name__)
 

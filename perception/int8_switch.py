@@ -29,7 +29,8 @@ from perception.budget import BudgetRule, Decision, RollingBudgetCheck, Verdict,
 from perception.detector import Detector, Precision
 from perception.errors import DetectorLoadError
 from perception.int8_cache import Int8Builder, cache_dir, cached_artifact, ensure_int8_artifact
-from perception.qat import QatSettings, sidecar_path
+from perception.options import QatSettings
+from perception.qat import sidecar_path
 from stream.latency import LatencyLog, LatencyRecord, LogEntry, RunEvent
 
 logger = logging.getLogger(__name__)

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from perception.errors import PerceptionError, PrecisionError
+from perception.options import ModelSize, QatSettings
 from perception.precision import INT8_POLICY
 
 logger = logging.getLogger(__name__)
@@ -52,38 +53,6 @@ LossFn = Callable[[Mapping[str, Any], list[Any]], torch.Tensor]
 
 class QatError(PerceptionError):
     """A QAT run cannot go on: bad options, a graph that does not export, missing data."""
-
-
-@dataclass(frozen=True, slots=True)
-class QatSettings:
-    """How the fake-quantized graph is fine-tuned.
-
-    Attributes:
-        steps: optimizer steps.
-        batch_size: crops per step (run one at a time, gradients accumulated).
-        lr: AdamW learning rate. Small: the float model is trained, and 1e-5 shifted the
-            score scale of a Nano ball model (best threshold 0.38 -> 0.65) where 2e-6 did not.
-        grad_clip: max gradient norm (0 disables clipping).
-        seed: seeds torch and the crop stream.
-        eval_crops: held-out crops scored before and after (float vs INT8); 0 skips it.
-    """
-
-    steps: int = 100
-    batch_size: int = 4
-    lr: float = 2e-6
-    grad_clip: float = 0.1
-    seed: int = 0
-    eval_crops: int = 200
-
-    def __post_init__(self) -> None:
-        if self.steps < 0 or self.batch_size < 1:
-            msg = (
-                f"QAT needs steps >= 0 and batch_size >= 1, but got {self.steps}, {self.batch_size}"
-            )
-            raise ValueError(msg)
-        if self.lr <= 0:
-            msg = f"QAT lr must be > 0, but got {self.lr}"
-            raise ValueError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +340,7 @@ class QatJob:
     weights: Path
     data: str
     output: Path
-    settings: QatSettings = QatSettings()
+    settings: QatSettings = field(default_factory=QatSettings)
     reduce_range: bool | None = None
 
 
@@ -469,7 +438,6 @@ def score_graph(forward: Callable[[torch.Tensor], Any], samples: Sequence[Any]) 
 def _rfdetr_loss(detector: Any) -> LossFn:
     """Rfdetr's training loss for the eval-mode graph (one query group, aux + encoder terms)."""
     from perception.training import (  # noqa: PLC0415 - imports rfdetr
-        ModelSize,
         ModelSpec,
         build_model_and_criterion,
         weighted_loss,
@@ -634,31 +602,6 @@ def quantize_detector(
     )
     write_sidecar(output, sidecar)
     return sidecar
-
-
-_DEFAULTS = QatSettings()
-
-
-def add_qat_arguments(parser: Any) -> None:
-    """Options of ``ballwatch qat`` (an ``argparse.ArgumentParser``)."""
-    parser.add_argument("--weights", type=Path, required=True, help="float ball checkpoint")
-    parser.add_argument(
-        "--data", required=True, help="COCO folder from `ballwatch dataset`, or a synth: URI"
-    )
-    parser.add_argument(
-        "--output", type=Path, default=None, help="INT8 .onnx to write (default: beside weights)"
-    )
-    parser.add_argument("--steps", type=int, default=_DEFAULTS.steps, help="fine-tuning steps")
-    parser.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
-    parser.add_argument("--lr", type=float, default=_DEFAULTS.lr)
-    parser.add_argument("--seed", type=int, default=_DEFAULTS.seed)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = default")
-    parser.add_argument(
-        "--reduce-range",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="7-bit activations; auto = on for CPUs without VNNI",
-    )
 
 
 def job_from_args(args: Any) -> QatJob:

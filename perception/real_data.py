@@ -36,7 +36,8 @@ from perception.dataset import (
     crop_square,
     salient_point,
 )
-from perception.frame_input import FrameInput, grey
+from perception.frame_input import grey
+from perception.options import FrameInput
 
 _STILL_DIFF = 14.0  # grey levels: above this a pixel differs from the clip's median
 _MEDIAN_FRAMES = 31  # frames sampled for the temporal median

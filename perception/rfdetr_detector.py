@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from perception.detections import Detections
 from perception.detector import Precision
 from perception.errors import DetectorLoadError, PrecisionError
-from perception.frame_input import FrameInput
+from perception.options import FrameInput
 from perception.precision import PrecisionPlan
 from perception.weights import (
     DEFAULT_GROUP_DETR,

@@ -38,8 +38,9 @@ from numpy.typing import NDArray
 from configs.app_config import SearchConfig
 from perception.detections import Detections
 from perception.detector import Detector
-from perception.frame_input import FrameInput, FrameStack, frame_input_of
+from perception.frame_input import FrameStack, frame_input_of
 from perception.motion import MotionGate, MotionResult
+from perception.options import FrameInput
 from perception.result import PerceptionStep, SearchMode
 from perception.tiling import (
     Window,

@@ -28,7 +28,6 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +50,7 @@ from perception.dataset import (
 )
 from perception.detector import Precision
 from perception.errors import PerceptionError
-from perception.frame_input import FrameInput
+from perception.options import FrameInput, ModelSize, TrainEngine
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
 from perception.weights import CheckpointMeta, load_checkpoint, load_into, save_ball_checkpoint
@@ -66,22 +65,6 @@ _HIT_TOLERANCE_PX = 4.0
 
 class TrainingError(PerceptionError):
     """A training run cannot start: bad options, missing data, nothing to resume."""
-
-
-class ModelSize(StrEnum):
-    """RF-DETR sizes that can be built offline (random weights or a local checkpoint)."""
-
-    NANO = "nano"
-    SMALL = "small"
-    MEDIUM = "medium"
-    LARGE = "large"
-
-
-class TrainEngine(StrEnum):
-    """Which training machinery runs (see the module docstring)."""
-
-    RFDETR = "rfdetr"
-    LOOP = "loop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -838,34 +821,6 @@ def load_train_file(path: Path) -> TrainFile:
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         msg = f"invalid training config {path}: {exc}"
         raise TrainingError(msg) from exc
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``ballwatch train`` (each overrides ``--config``'s value)."""
-    parser.add_argument("--config", type=Path, help="training YAML (e.g. configs/train.yaml)")
-    parser.add_argument("--data", help="dataset folder from 'ballwatch dataset', or synth:?seed=N")
-    parser.add_argument("--out", dest="output_dir", help="output folder (checkpoints, log, eval)")
-    parser.add_argument("--engine", choices=[e.value for e in TrainEngine])
-    parser.add_argument("--init", help="scratch, coco, or a checkpoint path")
-    parser.add_argument("--size", choices=[s.value for s in ModelSize])
-    parser.add_argument("--resolution", type=int, help="model input side (multiple of 32)")
-    parser.add_argument("--queries", dest="num_queries", type=int, help="object queries")
-    parser.add_argument("--group-detr", type=int, help="query groups in training")
-    parser.add_argument("--batch", dest="batch_size", type=int, help="crops per step")
-    parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--epochs", type=int, help="epochs (rfdetr engine)")
-    parser.add_argument("--steps", type=int, help="total steps (loop engine)")
-    parser.add_argument(
-        "--patience", type=int, help="stop after N evaluations without a better held-out F1"
-    )
-    parser.add_argument(
-        "--amp", dest="mixed_precision", action=argparse.BooleanOptionalAction, default=None,
-        help="mixed precision (default: on with CUDA; CPU always trains in FP32)",
-    )  # fmt: skip
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--resume", action="store_true", help="continue from the output folder")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -120,17 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     from stream.batch.arguments import add_batch_arguments  # noqa: PLC0415
 
     add_batch_arguments(commands.add_parser("batch", help="many recordings, resumably (Ray)"))
-    from overlays.label.command import add_label_arguments  # noqa: PLC0415
+    from overlays.label.arguments import add_label_arguments  # noqa: PLC0415
 
     add_label_arguments(commands.add_parser("label", help="label the ball in a video (browser)"))
     return parser
 
 
 def _add_training_commands(commands: Any) -> None:
-    """dataset, train and qat: their options live beside their code (imported lazily)."""
-    from perception.dataset_cli import add_dataset_arguments  # noqa: PLC0415
-    from perception.qat import add_qat_arguments  # noqa: PLC0415
-    from perception.training import add_train_arguments  # noqa: PLC0415
+    """dataset, train and qat: their options live in perception.options (no torch, cv2 or numpy)."""
+    from perception.options import (  # noqa: PLC0415
+        add_dataset_arguments,
+        add_qat_arguments,
+        add_train_arguments,
+    )
 
     add_dataset_arguments(
         commands.add_parser("dataset", help="build a training set of native-resolution crops")

@@ -21,22 +21,6 @@ logger = logging.getLogger(__name__)
 _WAIT_S = 0.5
 
 
-def add_label_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``ballwatch label``."""
-    parser.add_argument("video", type=Path, help="the video file to label")
-    parser.add_argument(
-        "--labels", type=Path, help="labels CSV (Frame,Visibility,X,Y); default VIDEO.labels.csv"
-    )
-    parser.add_argument(
-        "--serve", default="127.0.0.1:0", metavar="HOST:PORT", help="where the page listens"
-    )
-    parser.add_argument("--serve-token", help="token the page requires (needed off loopback)")
-    parser.add_argument("--config", default="default", help="preset whose model prefills")
-    parser.add_argument("--weights", help="model for the prefill (default: the bundled one)")
-    parser.add_argument("--no-prefill", action="store_true", help="no model guesses")
-    parser.add_argument("--no-browser", action="store_true", help="print the URL only")
-
-
 def default_labels_path(video: Path) -> Path:
     """``match.mp4`` → ``match.labels.csv`` beside it."""
     return video.with_name(f"{video.stem}.labels.csv")

@@ -13,7 +13,8 @@ import pytest
 
 from perception.copy_paste import BallLook, draw_style, paste, render_sprite, scene_brightness
 from perception.dataset import CropRecipe, LabelledFrame
-from perception.dataset_cli import add_dataset_arguments, choose_splits, run_dataset
+from perception.dataset_cli import choose_splits, run_dataset
+from perception.options import add_dataset_arguments
 from perception.real_data import pasted_samples, static_negatives, still_clip, unstretched_frame
 from perception.weights import REAL_MODEL_NAME, SYNTH_MODEL_NAME, choose_weights
 from stream.frame import BallTruth

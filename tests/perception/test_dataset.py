@@ -32,7 +32,8 @@ from perception.dataset import (
     read_coco_split,
     samples_from_frames,
 )
-from perception.dataset_cli import add_dataset_arguments, run_dataset
+from perception.dataset_cli import run_dataset
+from perception.options import add_dataset_arguments
 from stream.frame import BallTruth
 
 MARK = np.array([255, 0, 255], dtype=np.uint8)  # magenta: appears nowhere else

@@ -14,9 +14,10 @@ from numpy.typing import NDArray
 from configs.app_config import SearchConfig
 from perception.copy_paste import BallLook, SpriteStyle, render_sprite
 from perception.dataset import DatasetError, frames_from_synth, read_frame_input, write_samples
-from perception.dataset_cli import add_dataset_arguments, run_dataset
+from perception.dataset_cli import run_dataset
 from perception.detections import Detections
-from perception.frame_input import FrameInput, FrameStack, as_input, frame_input_of
+from perception.frame_input import FrameStack, as_input, frame_input_of
+from perception.options import FrameInput, add_dataset_arguments
 from perception.real_data import paste_moving
 from perception.search import BallSearch
 from stream.frame import Frame

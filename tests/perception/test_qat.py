@@ -15,13 +15,12 @@ import torch
 from perception.detector import Precision
 from perception.errors import PrecisionError
 from perception.int8_detector import Int8Detector, open_session
+from perception.options import QatSettings, add_qat_arguments
 from perception.qat import (
     INT8_FORMAT,
     Batch,
     Int8Sidecar,
     QatError,
-    QatSettings,
-    add_qat_arguments,
     convert,
     export_onnx,
     fine_tune,

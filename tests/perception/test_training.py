@@ -20,7 +20,7 @@ from perception.dataset import (
     write_samples,
 )
 from perception.detector import Precision
-from perception.frame_input import FrameInput
+from perception.options import FrameInput, add_train_arguments
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
 from perception.training import (
@@ -29,7 +29,6 @@ from perception.training import (
     TrainConfig,
     TrainEngine,
     TrainingError,
-    add_train_arguments,
     config_from_args,
     export_checkpoint,
     train,
