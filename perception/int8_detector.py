@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from perception.detections import Detections
 from perception.detector import Precision
 from perception.errors import DetectorLoadError
+from perception.options import FrameInput
 from perception.qat import INPUT_NAME, OUTPUT_NAMES, Int8Sidecar, read_sidecar
 from perception.rfdetr_detector import ball_detections, input_batch
 
@@ -145,6 +146,11 @@ class Int8Detector:
     def device(self) -> str:
         """Always ``cpu`` (onnxruntime's CPU provider)."""
         return "cpu"
+
+    @property
+    def frame_input(self) -> FrameInput:
+        """What the model sees, as recorded in its sidecar (RGB for a bare session)."""
+        return FrameInput(self._sidecar.frame_input) if self._sidecar else FrameInput.RGB
 
     @property
     def sidecar(self) -> Int8Sidecar | None:

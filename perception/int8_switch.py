@@ -28,6 +28,7 @@ from configs.app_config import BudgetConfig, DetectorConfig, Int8Config
 from perception.budget import BudgetRule, Decision, RollingBudgetCheck, Verdict, decide
 from perception.detector import Detector, Precision
 from perception.errors import DetectorLoadError
+from perception.frame_input import frame_input_of
 from perception.int8_cache import Int8Builder, cache_dir, cached_artifact, ensure_int8_artifact
 from perception.options import QatSettings
 from perception.qat import sidecar_path
@@ -294,6 +295,13 @@ def load_int8_detector(
             f"INT8 artifact {artifact!r} runs at {loaded.resolution} px but the "
             f"float model at {float_detector.resolution} px; "
             "run `ballwatch qat` on the same weights"
+        )
+        raise DetectorLoadError(msg)
+    if loaded.frame_input is not frame_input_of(float_detector):
+        msg = (
+            f"INT8 artifact {artifact!r} sees {loaded.frame_input.value} frames but the float "
+            f"model sees {frame_input_of(float_detector).value}; run `ballwatch qat` on the "
+            "same weights"
         )
         raise DetectorLoadError(msg)
     loaded.warm_up()

@@ -35,7 +35,8 @@ from typing import Any
 import torch
 
 from perception.errors import PerceptionError, PrecisionError
-from perception.options import ModelSize, QatSettings
+from perception.frame_input import frame_input_of
+from perception.options import FrameInput, ModelSize, QatSettings
 from perception.precision import INT8_POLICY
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Int8Sidecar:
         resolution: square input side in pixels (batch 1, NCHW RGB, ImageNet-normalised).
         ball_class_id: the logit index of the ball.
         class_names: class names by id.
+        frame_input: what the model sees (``rgb`` or ``grey-stack``), as its float source.
         source: the float checkpoint (path, sha256, size, queries).
         quantization: quantizer, ``reduce_range`` and the modules kept float.
         training: data, steps, batch size, learning rate, losses, seconds, precision.
@@ -88,6 +90,7 @@ class Int8Sidecar:
     resolution: int
     ball_class_id: int
     class_names: tuple[str, ...] = ()
+    frame_input: str = "rgb"
     source: dict[str, Any] = field(default_factory=dict)
     quantization: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
@@ -556,7 +559,20 @@ def quantize_detector(
 
     Returns:
         The sidecar written beside ``output``.
+
+    Raises:
+        QatError: the crops of ``data`` show other frames than the model was trained on.
     """
+    from perception.dataset import read_frame_input  # noqa: PLC0415 - pulls in PIL
+
+    shown = frame_input_of(detector)
+    given = FrameInput.RGB if data.startswith("synth:") else read_frame_input(Path(data))
+    if given is not shown:
+        msg = (
+            f"{data!r} holds {given.value} crops but the model sees {shown.value} frames; "
+            f"build the QAT data with 'ballwatch dataset --frame-input {shown.value}'"
+        )
+        raise QatError(msg)
     result = qat_convert(detector, data, settings, reduce_range)
     resolution = int(detector.resolution)
     export_onnx(result.converted, torch.zeros(1, 3, resolution, resolution), output)
@@ -579,6 +595,7 @@ def quantize_detector(
         resolution=resolution,
         ball_class_id=int(detector.ball_class_id),
         class_names=tuple(detector.class_names),
+        frame_input=shown.value,
         source={"size": detector.size, "num_queries": int(config.num_queries), **(source or {})},
         quantization={
             "quantizer": "torchao X86InductorQuantizer (PT2E QAT)",

@@ -177,6 +177,7 @@ def test_sidecar_round_trips(tmp_path: Path) -> None:
         resolution=128,
         ball_class_id=0,
         class_names=("ball",),
+        frame_input="grey-stack",
         training={"steps": 3, "data": "synth:?seed=1"},
     )
     write_sidecar(path, written)
@@ -312,6 +313,46 @@ def test_switch_refuses_a_qat_model_of_another_resolution_at_start(
 
     with pytest.raises(DetectorLoadError, match="runs at 32 px but the float model at 64 px"):
         load_int8_detector(config, Int8Config(auto_switch=True), FakeDetector(64))
+
+
+def test_switch_refuses_a_qat_model_that_sees_other_frames_at_start(
+    artifact: tuple[Path, torch.nn.Module],
+) -> None:
+    # the artifact's sidecar says nothing: an RGB model; the float model sees grey stacks
+    from configs.app_config import DetectorConfig, Int8Config
+    from perception.errors import DetectorLoadError
+    from perception.int8_switch import load_int8_detector
+    from perception.options import FrameInput
+    from tests.fakes import FakeDetector
+
+    class StackedFake(FakeDetector):
+        @property
+        def frame_input(self) -> FrameInput:
+            return FrameInput.GREY_STACK
+
+    config = DetectorConfig(int8_artifact=str(artifact[0]))
+
+    with pytest.raises(DetectorLoadError, match="sees rgb frames but the float model sees grey"):
+        load_int8_detector(config, Int8Config(auto_switch=True), StackedFake(SIDE))
+
+
+def test_qat_of_a_grey_stack_model_refuses_colour_crops(tmp_path: Path) -> None:
+    from perception.options import FrameInput
+    from perception.precision import PrecisionPlan
+    from perception.qat import quantize_detector
+    from perception.rfdetr_detector import RfDetrDetector
+
+    plain = RfDetrDetector.random(
+        "nano", resolution=64, num_queries=4, num_classes=1, class_names=["ball"]
+    )
+    plan = PrecisionPlan("cpu", Precision.FP32, "cpu: fp32 (test)")
+    stacked = RfDetrDetector(
+        plain.model, plan, ball_class=0, threshold=0.0, frame_input=FrameInput.GREY_STACK
+    )
+
+    with pytest.raises(QatError, match="holds rgb crops but the model sees grey-stack frames"):
+        quantize_detector(stacked, "synth:?seed=1", tmp_path / "m.onnx", QatSettings(steps=1))
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_held_out_scoring_counts_a_top_query_on_the_ball_as_a_hit() -> None:
