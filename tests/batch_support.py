@@ -53,6 +53,10 @@ def write_ball_clip(
     return path
 
 
+def _share_near(image: NDArray[np.uint8], level: int) -> float:
+    return float(np.mean(np.abs(image.astype(np.int16) - level) < 12))
+
+
 class BrightSpotDetector:
     """Boxes the bright pixels of each image (the ball of :func:`write_ball_clip`)."""
 
@@ -94,8 +98,29 @@ class CrashingDetector(BrightSpotDetector):
     crash in a real model would."""
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
-        if any(float(np.mean(np.abs(image.astype(np.int16) - 200) < 12)) > 0.2 for image in images):
+        if any(_share_near(image, 200) > 0.2 for image in images):
             os._exit(3)
+        return super().detect(images)
+
+
+GATED_BACKGROUND = 100
+GATE_FILE = "release"
+
+
+class GatedDetector(BrightSpotDetector):
+    """Holds each image of a clip with a grey background (level 100) until the file
+    ``gate`` exists: a batch stopped mid-recording for as long as a test needs."""
+
+    def __init__(self, gate: Path, *, timeout_s: float = 120.0) -> None:
+        super().__init__()
+        self._gate = gate
+        self._timeout_s = timeout_s
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        if any(_share_near(image, GATED_BACKGROUND) > 0.2 for image in images):
+            deadline = time.monotonic() + self._timeout_s
+            while not self._gate.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
         return super().detect(images)
 
 
@@ -115,3 +140,9 @@ def crashing(config: AppConfig) -> CrashingDetector:
     """Factory of a detector that kills its worker on bright clips."""
     del config
     return CrashingDetector()
+
+
+def gated_bright_spot(config: AppConfig) -> GatedDetector:
+    """Factory of a :class:`GatedDetector` whose gate is ``release`` beside the batch's
+    first input (the batch's config has that input as its source)."""
+    return GatedDetector(Path(config.source).with_name(GATE_FILE))

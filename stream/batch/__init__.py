@@ -8,5 +8,16 @@ from perception and overlays through ``app``. Ray is imported only in ``ray_runn
 from stream.batch.arguments import add_batch_arguments
 from stream.batch.inputs import Recording, expand_inputs
 from stream.batch.plan import Chunk, plan_chunks
+from stream.batch.status import BatchStatus, StatusSnapshot, WorkerStatus, status_numbers
 
-__all__ = ["Chunk", "Recording", "add_batch_arguments", "expand_inputs", "plan_chunks"]
+__all__ = [
+    "BatchStatus",
+    "Chunk",
+    "Recording",
+    "StatusSnapshot",
+    "WorkerStatus",
+    "add_batch_arguments",
+    "expand_inputs",
+    "plan_chunks",
+    "status_numbers",
+]

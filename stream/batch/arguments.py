@@ -42,6 +42,10 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=int, default=2, help="retries of a crashed task")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument(
+        "--serve", metavar="HOST:PORT", help="browser view of the progress, e.g. 127.0.0.1:8080"
+    )
+    parser.add_argument("--serve-token", help="token the browser view requires")
+    parser.add_argument(
         "--detector-factory",
         metavar="MODULE:FUNCTION",
         help="advanced: build the detector "

@@ -6,11 +6,14 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from configs.app_config import AppConfig
+from configs.app_config import AppConfig, OutputConfig
+from overlays.batch_view import BatchView
 from perception.detector import Detector
 from perception.precision import resolve_precision
 from stream import app
@@ -19,6 +22,7 @@ from stream.batch.inputs import expand_inputs
 from stream.batch.local_runner import BatchJob, run_local
 from stream.batch.progress import BatchProgress
 from stream.batch.ray_runner import RayOptions, run_on_ray
+from stream.batch.status import BatchStatus
 from stream.batch.task import BatchLayout, BatchSettings, DetectorFactory
 from stream.cli import EXIT_INTERRUPTED, config_from_args
 from stream.errors import BallwatchError
@@ -59,7 +63,11 @@ def load_factory(spec: str | None) -> DetectorFactory:
 
 
 def batch_config(args: argparse.Namespace) -> AppConfig:
-    """``run``'s config from the same flags, with the replay policy forced: nothing dropped."""
+    """``run``'s config from the same flags, with the replay policy forced: nothing dropped.
+
+    ``output.serve`` and ``output.serve_token`` are the driver's browser view (see
+    :func:`served`); each task gets its own outputs (:func:`~stream.batch.task.task_config`).
+    """
     config = config_from_args(args, None)
     stream = config.stream.model_copy(update={"queue_policy": "block", "realtime": False})
     detector = config.detector
@@ -89,6 +97,28 @@ def _run(job: BatchJob, args: argparse.Namespace) -> bool:
     return run_on_ray(job, options)
 
 
+@contextmanager
+def served(output: OutputConfig, status: BatchStatus) -> Iterator[None]:
+    """Within the block, the batch's progress is served at ``output.serve`` (when set).
+
+    Same address and token rules as ``run --serve``: loopback needs no token, any other
+    address does (:class:`~overlays.batch_view.BatchView`).
+
+    Raises:
+        OutputError: the address is malformed, needs a token, or cannot be bound.
+    """
+    if not output.serve:
+        yield
+        return
+    view = BatchView.from_address(output.serve, status.snapshot, output.serve_token)
+    view.start()
+    logger.info("batch progress at %s", view.url)
+    try:
+        yield
+    finally:
+        view.close()
+
+
 def _quiet_runs(*, is_verbose: bool) -> None:
     """Per-recording INFO lines (opened, precision, tiles) would bury the bars: warnings only."""
     if not is_verbose:
@@ -101,9 +131,12 @@ def run_batch(args: argparse.Namespace) -> int:
     _check_args(args)
     _quiet_runs(is_verbose=getattr(args, "verbose", False))
     recordings = expand_inputs(args.inputs)
-    # the workers' one detector is chosen for a recording's source kind, as `run` would
-    config = batch_config(args).model_copy(update={"source": recordings[0].uri})
-    settings = BatchSettings(config, Path(args.out), write_video=args.overlay)
+    config = batch_config(args)
+    # the workers' one detector is chosen for a recording's source kind, as `run` would;
+    # they need neither the address nor the token of the driver's browser view
+    output = config.output.model_copy(update={"serve": None, "serve_token": None})
+    worker_config = config.model_copy(update={"source": recordings[0].uri, "output": output})
+    settings = BatchSettings(worker_config, Path(args.out), write_video=args.overlay)
     factory = load_factory(args.detector_factory)
     try:
         settings.out_dir.mkdir(parents=True, exist_ok=True)
@@ -115,11 +148,12 @@ def run_batch(args: argparse.Namespace) -> int:
     settle_frames = tracker.history + tracker.lag_frames + tracker.smooth_frames + 2
     cut = ChunkPlan(args.chunk_s, args.overlap_s, settle_frames)
     plan = plan_recordings(layout, recordings, cut)
-    progress = BatchProgress(len(recordings), plan.frames_total, is_enabled=not args.no_progress)
+    status = BatchStatus(len(recordings), plan.frames_total)
+    progress = BatchProgress(status, is_enabled=not args.no_progress)
     book = BatchBook(layout, recordings, plan, progress)
     job = BatchJob(settings, plan.tasks, factory, book.on_result, progress, args.retries + 1)
     try:
-        with logging_redirect_tqdm():
+        with logging_redirect_tqdm(), served(config.output, status):
             interrupted = _run(job, args)
     except KeyboardInterrupt:
         interrupted = True

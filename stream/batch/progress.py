@@ -7,25 +7,30 @@ from typing import Any
 
 from tqdm import tqdm
 
+from stream.batch.status import BatchStatus
+
 
 class BatchProgress:
     """Overall frames (with ETA) and recordings done, and what each worker is doing.
 
     The overall bar counts the frames of finished tasks plus those in flight, so it
-    moves while long recordings run; a retried task's frames are counted again.
+    moves while long recordings run; a retried task's frames are counted again. Every
+    update goes to ``status`` first (what the browser view reads), and the bars show it.
     Used from the driver's thread only.
     """
 
-    def __init__(
-        self, recordings: int, frames_total: int | None, *, is_enabled: bool = True
-    ) -> None:
+    def __init__(self, status: BatchStatus, *, is_enabled: bool = True) -> None:
+        """Open the bars.
+
+        Args:
+            status: the counters to keep (recordings and frames total are taken from it).
+            is_enabled: False keeps the counters but draws nothing.
+        """
         self._is_enabled = is_enabled
-        self._recordings = recordings
-        self._done = self._failed = 0
-        self._finished_frames = 0
-        self._in_flight: dict[int, int] = {}
+        self._status = status
+        snapshot = status.snapshot()
         self._bar: Any = tqdm(
-            total=frames_total,
+            total=snapshot.frames_total,
             unit="frame",
             desc="batch",
             disable=not is_enabled,
@@ -38,15 +43,12 @@ class BatchProgress:
 
     def recording_finished(self, *, is_ok: bool) -> None:
         """One more recording done (or failed)."""
-        if is_ok:
-            self._done += 1
-        else:
-            self._failed += 1
+        self._status.recording_finished(is_ok=is_ok)
         self._show_counts()
 
     def worker(self, slot: int, label: str, frames: int, total: int | None) -> None:
         """Worker ``slot`` is at ``frames`` of ``total`` in task ``label``."""
-        self._in_flight[slot] = frames
+        self._status.worker(slot, label, frames, total)
         line = self._lines.get(slot)
         if line is None:
             line = tqdm(
@@ -67,8 +69,7 @@ class BatchProgress:
 
     def task_finished(self, slot: int, frames: int) -> None:
         """Worker ``slot`` finished a task that wrote ``frames``."""
-        self._in_flight.pop(slot, None)
-        self._finished_frames += frames
+        self._status.task_finished(slot, frames)
         line = self._lines.get(slot)
         if line is not None:
             line.set_description_str(f"worker {slot + 1}: idle", refresh=False)
@@ -83,11 +84,13 @@ class BatchProgress:
         self._bar.close()
 
     def _refresh_overall(self) -> None:
-        self._bar.n = self._finished_frames + sum(self._in_flight.values())
+        self._bar.n = self._status.snapshot().frames_done
         self._bar.refresh()
 
     def _show_counts(self) -> None:
-        failed = f", {self._failed} failed" if self._failed else ""
+        snapshot = self._status.snapshot()
+        ended = snapshot.recordings_done + snapshot.recordings_failed
+        failed = f", {snapshot.recordings_failed} failed" if snapshot.recordings_failed else ""
         self._bar.set_postfix_str(
-            f"recordings {self._done + self._failed}/{self._recordings}{failed}", refresh=True
+            f"recordings {ended}/{snapshot.recordings_total}{failed}", refresh=True
         )
