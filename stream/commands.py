@@ -17,13 +17,13 @@ from perception.evaluate import evaluate_outputs, format_report, write_rows
 from perception.labels import read_labels
 from perception.result import BallState, FrameResult
 from stream import app
-from stream.cli import EXIT_INTERRUPTED, config_from_args
 from stream.errors import BallwatchError
 from stream.frame import BallTruth
 from stream.latency import LatencyLog, read_log
 from stream.latency_plot import plot_latency
 from stream.latency_summary import format_summary, summarize
 from stream.recording_source import RecordingSource
+from stream.run_options import EXIT_INTERRUPTED, config_from_args
 from stream.signals import STOP_SIGNAL_NAMES
 from stream.source import FrameSource, SourceKind
 

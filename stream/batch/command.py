@@ -24,8 +24,8 @@ from stream.batch.progress import BatchProgress
 from stream.batch.ray_runner import RayOptions, run_on_ray
 from stream.batch.status import BatchStatus
 from stream.batch.task import BatchLayout, BatchSettings, DetectorFactory
-from stream.cli import EXIT_INTERRUPTED, config_from_args
 from stream.errors import BallwatchError
+from stream.run_options import EXIT_INTERRUPTED, config_from_args
 
 logger = logging.getLogger(__name__)
 
