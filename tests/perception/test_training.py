@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from configs.app_config import DetectorConfig
 from perception.dataset import (
     CropRecipe,
+    Split,
     assign_splits,
     build_dataset,
     frames_from_synth,
@@ -156,6 +158,31 @@ def test_resume_continues_where_the_run_stopped(tiny_dataset: Path, tmp_path: Pa
 
     steps = [r["step"] for r in logged(tmp_path) if "loss" in r]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+def test_patience_stops_the_run_after_evaluations_without_a_better_held_out_f1(
+    tmp_path: Path,
+) -> None:
+    # given held-out crops without a ball: their F1 is 0 whatever the model does (on any
+    # CPU), so only the first evaluation is a new best
+    frames = frames_from_synth([21, 22], 48, 4)
+    samples = list(samples_from_frames(frames, CropRecipe(resolution=64), seed=0))
+    train_crops = [s for s in samples if s.group == "synth-21"]
+    held_crops = [s for s in samples if s.group == "synth-22" and not s.balls]
+    data = tmp_path / "data"
+    write_samples([*train_crops, *held_crops], data, {"synth-22": Split.VALID})
+    cfg = loop_config(data, tmp_path / "run", steps=20)
+    cfg = replace(cfg, loop=replace(cfg.loop, checkpoint_every=2, patience=2))
+
+    # when training with patience 2
+    train_loop(cfg)
+
+    # then it stopped at the second evaluation after the best one (step 2): step 6 of 20
+    records = logged(tmp_path / "run")
+    assert max(r["step"] for r in records if "loss" in r) == 6
+    assert records[-1] == {"step": 6, "early_stop": 2}
+    assert (tmp_path / "run" / "best.pt").exists()
 
 
 def test_resume_without_a_previous_run_says_so(tiny_dataset: Path, tmp_path: Path) -> None:
