@@ -89,7 +89,7 @@ class SearchConfig(_Section):
 
 
 class TrackerConfig(_Section):
-    """The single-ball tracker (perception/tracker.py explains each knob)."""
+    """The single-ball tracker (the perception.tracker docstring explains each knob)."""
 
     max_coast_frames: int = Field(5, ge=0, le=120)
     gate_sigma: float = Field(4.0, gt=0, le=50)

@@ -1,4 +1,4 @@
-"""The FrameSource protocol and the source kinds; implementations live in sources.py."""
+"""The FrameSource protocol and the source kinds; implementations live in stream.sources."""
 
 from __future__ import annotations
 

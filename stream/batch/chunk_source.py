@@ -1,6 +1,6 @@
 """A file's keyframe index and a FrameSource over one chunk of it (PyAV).
 
-PyAV is otherwise kept to ``stream/sources.py``; seeking to a keyframe and counting
+PyAV is otherwise kept to ``stream/sources/``; seeking to a keyframe and counting
 frames from there is needed by batch chunks only, so it lives beside them.
 """
 

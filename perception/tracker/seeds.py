@@ -1,0 +1,84 @@
+"""Acquisition: lone candidates kept a few frames until a second one confirms a track.
+
+Owns :class:`SeedPool`. With no track, a detection starts one only when a second
+detection within reach (the ball's top speed, at most ``max_jump_px``) follows in the next
+``confirm_frames`` frames, so lone false positives never show. A candidate whose pixels
+did not change, or that scores under ``acquire_confidence``, never becomes a seed.
+"""
+
+from __future__ import annotations
+
+import math
+
+from configs.app_config import TrackerConfig
+from perception.tracker.candidates import Candidates
+from perception.tracker.values import TrackPoint
+
+
+class SeedPool:
+    """Unexplained candidates of the last frames, each a possible start of a track.
+
+    Not thread-safe: owned by one online tracker (the perception thread).
+
+    Args:
+        config: reach and confidence settings.
+    """
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self._config = config
+        self._seeds: list[TrackPoint] = []
+
+    def clear(self) -> None:
+        """Forget every seed."""
+        self._seeds.clear()
+
+    def remember(self, candidates: Candidates, horizon_s: float, skip: int | None = None) -> None:
+        """Keep unexplained candidates ``horizon_s``: a second one nearby starts a track.
+
+        Args:
+            candidates: this frame's candidates.
+            horizon_s: how long a seed waits for its confirmation, seconds.
+            skip: index of a candidate already explained (taken as the ball).
+        """
+        self._seeds = [seed for seed in self._seeds if candidates.t_s - seed.t_s <= horizon_s]
+        self._seeds.extend(
+            TrackPoint(candidates.t_s, float(center[0]), float(center[1]), float(score))
+            for index, (center, score) in enumerate(
+                zip(candidates.centers, candidates.scores, strict=True)
+            )
+            if index != skip
+            and candidates.moving[index]
+            and score >= self._config.acquire_confidence
+        )
+
+    def confirmed(self, candidates: Candidates) -> tuple[int, TrackPoint] | None:
+        """The candidate an earlier seed within reach confirms, with that seed.
+
+        Of the confirmed pairs, the one whose weaker score is highest wins (then the
+        nearer): the detector's ball outscores the moving players' shoes and heads that
+        also get confirmed. A candidate whose pixels did not change never starts a track
+        (a logo; also a ball at rest, acquired once it moves and followed to rest).
+
+        Returns:
+            ``(candidate index, seed)``, or None when no candidate is confirmed.
+        """
+        t_s = candidates.t_s
+        best: tuple[float, float, int, TrackPoint] | None = None
+        minimum = self._config.acquire_confidence
+        for index, center in enumerate(candidates.centers):
+            score = float(candidates.scores[index])
+            if not candidates.moving[index] or score < minimum:
+                continue  # static clutter and weak candidates never start a track
+            for seed in self._seeds:
+                distance = math.hypot(center[0] - seed.x, center[1] - seed.y)
+                reach = min(
+                    self._config.max_speed_px_s * (t_s - seed.t_s), self._config.max_jump_px
+                )
+                rank = min(score, seed.confidence)
+                is_better = best is None or (rank, -distance) > (best[0], -best[1])
+                if seed.t_s < t_s and distance <= reach and is_better:
+                    best = (rank, distance, index, seed)
+        if best is None:
+            return None
+        _, _, index, seed = best
+        return index, seed
