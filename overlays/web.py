@@ -1,357 +1,66 @@
-"""A live browser view: the newest overlay frame as MJPEG, plus the run's numbers as JSON."""
+"""A live browser view: the newest overlay frame as MJPEG, plus the run's numbers as JSON.
+
+Modules, each owning one part:
+
+- :mod:`overlays.web_server`: the server stack (``listen``, the token rule,
+  :class:`AppServer`), shared with the batch view and the labelling page; its public
+  names are re-exported here.
+- :mod:`overlays.web_stats`: ``LiveStats``, the numbers the page shows.
+- :mod:`overlays.web_stream`: ``FrameSlot`` and ``StreamHub``, the MJPEG stream.
+- this module: :class:`WebView` and its routes. Its page, script and style sheet are in
+  the ``overlays/web/`` folder beside it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import ipaddress
 import json
 import logging
 import socket
 import threading
 import time
-from abc import abstractmethod
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, overload
+from typing import overload
 from urllib.parse import quote
 
-import cv2
 import numpy as np
 from aiohttp import web
 from numpy.typing import NDArray
 
+from overlays.web_server import (
+    SECURITY_HEADERS,
+    AppServer,
+    Handler,
+    is_loopback,
+    listen,
+    parse_address,
+    token_middleware,
+)
+from overlays.web_stats import LiveStats
+from overlays.web_stream import FrameSlot, StreamHub
 from perception.result import FrameResult
 from stream.errors import OutputError
 from stream.latency import DropEvent, LatencyRecord, LogEntry, RunEvent
-from stream.stage import Stage
+
+__all__ = [
+    "SECURITY_HEADERS",
+    "AppServer",
+    "Handler",
+    "WebView",
+    "is_loopback",
+    "listen",
+    "parse_address",
+    "token_middleware",
+]
 
 logger = logging.getLogger(__name__)
 
 _ASSET_DIR = Path(__file__).with_name("web")
 _ASSET_TYPES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 _AUTH_QUERY = "__AUTH_QUERY__"
-_BOUNDARY = "ballwatchframe"
-_NS_PER_S = 1_000_000_000
-_WINDOW_NS = 60 * _NS_PER_S
-_CHART_POINTS = 240
-_STAGES = ("end_to_end", "queue_wait", "detector", "perception", "render", "write")
-_SHUTDOWN_S = 1.0
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
-}
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (anything else needs a token)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def listen(host: str, port: int, what: str = "the web view") -> socket.socket:
-    """A listening socket on ``host:port`` (0 picks a free port).
-
-    Raises:
-        OutputError: the address cannot be bound.
-    """
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, _, _, _, address = infos[0]
-        return socket.create_server(address[:2], family=family, backlog=64)
-    except OSError as exc:
-        msg = (
-            f"cannot serve {what} on {host}:{port}: {exc.strerror or exc}; "
-            "choose a free port (0 picks one)"
-        )
-        raise OutputError(msg) from exc
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as given to ``--serve``, split.
-
-    Raises:
-        OutputError: ``address`` is not HOST:PORT.
-    """
-    host, sep, port_text = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        host = ""
-    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
-        msg = (
-            f"--serve {address!r} is not HOST:PORT; "
-            "write e.g. 127.0.0.1:8080 (port 0 picks a free one)"
-        )
-        raise OutputError(msg)
-    return host, int(port_text)
-
-
-def _stage_values(record: LatencyRecord) -> tuple[float | None, ...]:
-    detector = record.inference_ms if record.infer_start_ns else None
-    return (
-        record.end_to_end_ms,
-        record.queue_wait_ms,
-        detector,
-        record.perception_ms,
-        record.render_ms,
-        record.write_ms,
-    )
-
-
-def _summary(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"last": None, "p50": None, "p95": None}
-    p50, p95 = np.percentile(values, [50, 95])
-    return {"last": round(values[-1], 2), "p50": round(float(p50), 2), "p95": round(float(p95), 2)}
-
-
-def _decimate(points: list[list[Any]]) -> list[list[Any]]:
-    """Keep at most ``_CHART_POINTS`` points, the slowest of each chunk (spikes stay visible)."""
-    if len(points) <= _CHART_POINTS:
-        return points
-    chunks = np.array_split(np.arange(len(points)), _CHART_POINTS)
-    return [max((points[i] for i in chunk), key=lambda point: point[1]) for chunk in chunks]
-
-
-class _LiveStats:
-    """The numbers the page shows. Fed from any pipeline thread, read by the server thread."""
-
-    def __init__(self, clock: Callable[[], int]) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._started_ns = clock()
-        self._write_ns: deque[int] = deque(maxlen=32)
-        self._frames_written = 0
-        self._frame: dict[str, Any] = {"frame_index": None, "pts_s": None, "precision": None}
-        self._frame |= {"mode": None, "ball": {"status": None, "x": None, "y": None}}
-        self._records: deque[tuple[int, tuple[float | None, ...]]] = deque()
-        self._drops: Counter[str] = Counter()
-        self._decision: str | None = None
-        self._progress: tuple[int, int | None] | None = None
-        self._events: deque[dict[str, Any]] = deque(maxlen=8)
-
-    def on_frame(self, result: FrameResult) -> None:
-        ball = result.ball
-        frame = {
-            "frame_index": result.frame.index,
-            "pts_s": round(result.frame.pts_s, 3),
-            "precision": str(result.precision),
-            "mode": str(result.step.mode),
-            "ball": {"status": str(ball.status), "x": round(ball.x, 1), "y": round(ball.y, 1)},
-        }
-        now = self._clock()
-        with self._lock:
-            self._frame = frame
-            self._frames_written += 1
-            self._write_ns.append(now)
-
-    def on_entry(self, entry: LogEntry) -> None:
-        now = self._clock()
-        with self._lock:
-            if isinstance(entry, LatencyRecord):
-                self._records.append((now, _stage_values(entry)))
-                self._trim(now)
-            elif isinstance(entry, DropEvent):
-                self._drops[entry.cause] += 1
-            else:
-                self._on_event(entry, now)
-
-    def _on_event(self, event: RunEvent, now: int) -> None:
-        details = event.details
-        if event.kind == "progress":
-            # A malformed event must not fail the pipeline stage that logged it.
-            with contextlib.suppress(TypeError, ValueError):
-                total = details.get("total")
-                self._progress = (int(details.get("done", 0)), int(total) if total else None)
-            return
-        if event.kind == "decision":
-            text = details.get("text")
-            self._decision = (
-                str(text) if text else ", ".join(f"{k}={v}" for k, v in details.items())
-            )
-        t_s = round((now - self._started_ns) / _NS_PER_S, 2)
-        self._events.append({"kind": event.kind, "t_s": t_s, **details})
-
-    def _trim(self, now: int) -> None:
-        while self._records and now - self._records[0][0] > _WINDOW_NS:
-            self._records.popleft()
-
-    def _fps(self, now: int) -> float:
-        times = self._write_ns
-        if len(times) < 2 or now - times[-1] > 2 * _NS_PER_S or times[-1] == times[0]:
-            return 0.0
-        return round((len(times) - 1) * _NS_PER_S / (times[-1] - times[0]), 2)
-
-    def snapshot(self) -> dict[str, Any]:
-        now = self._clock()
-        with self._lock:
-            self._trim(now)
-            records = list(self._records)
-            done, total = self._progress or (self._frames_written, None)
-            stats = {
-                **self._frame,
-                "fps": self._fps(now),
-                "frames_written": self._frames_written,
-                "drops": {"total": sum(self._drops.values()), "by_cause": dict(self._drops)},
-                "decision": self._decision,
-                "progress": {"done": done, "total": total},
-                "events": list(self._events),
-            }
-        columns = list(zip(*(values for _, values in records), strict=True)) if records else []
-        stats["latency_ms"] = {
-            stage: _summary([v for v in columns[i] if v is not None] if columns else [])
-            for i, stage in enumerate(_STAGES)
-        }
-        points = [
-            [
-                round((at - self._started_ns) / _NS_PER_S, 3),
-                round(v[0] or 0.0, 2),
-                None if v[2] is None else round(v[2], 2),
-            ]
-            for at, v in records
-        ]
-        now_s = round((now - self._started_ns) / _NS_PER_S, 3)
-        stats["chart"] = {"now_s": now_s, "window_s": _WINDOW_NS // _NS_PER_S}
-        stats["chart"]["points"] = _decimate(points)
-        return stats
-
-
-class _FrameSlot:
-    """The newest rendered frame only. ``put`` is O(1): it never encodes and never waits."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._image: NDArray[np.uint8] | None = None
-        self._index = -1
-        self._serial = 0
-        self._wake: Callable[[], None] | None = None
-        self._is_wake_pending = False
-
-    def put(self, image: NDArray[np.uint8], index: int) -> None:
-        with self._lock:
-            self._image, self._index = image, index
-            self._serial += 1
-            wake = None if self._is_wake_pending else self._wake
-            self._is_wake_pending = self._is_wake_pending or wake is not None
-        if wake is not None:
-            wake()
-
-    def take(self) -> tuple[int, NDArray[np.uint8] | None, int]:
-        with self._lock:
-            self._is_wake_pending = False
-            return self._serial, self._image, self._index
-
-    def set_wake(self, wake: Callable[[], None] | None) -> None:
-        with self._lock:
-            self._wake = wake
-            self._is_wake_pending = False
-
-
-def _encode_part(image: NDArray[np.uint8], index: int, quality: int) -> bytes:
-    is_ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not is_ok:
-        msg = f"JPEG encoding failed for frame {index} of shape {image.shape}"
-        raise OutputError(msg)
-    head = (
-        f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {jpeg.size}\r\n"
-        f"X-Frame-Index: {index}\r\n\r\n"
-    )
-    return head.encode("ascii") + jpeg.tobytes() + b"\r\n"
-
-
-class _StreamHub:
-    """Encodes the newest frame when viewers want one and fans it out. Lives on the server loop.
-
-    One encoder task JPEG-encodes the slot's frame (in the loop's executor, at most
-    ``max_fps`` times a second, only while a viewer is ready for it) into one shared
-    part. Each viewer waits for a newer part and sends it; a viewer stuck in
-    ``write`` (a stalled client) only misses parts: nothing queues up for it, and
-    frames nobody is ready for are never encoded.
-    """
-
-    def __init__(self, slot: _FrameSlot, quality: int, max_fps: float) -> None:
-        self._slot = slot
-        self._quality = quality
-        self._interval_s = 1.0 / max_fps
-        self._frame_ready = asyncio.Event()
-        self._published = asyncio.Condition()
-        self._part: tuple[int, bytes] = (0, b"")
-        self._is_closing = False
-        self._waiting = 0  # viewers ready for the next part
-        self.viewers = 0
-        self.parts_encoded = 0
-
-    def wake_from_thread(self, loop: asyncio.AbstractEventLoop) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody watches
-            loop.call_soon_threadsafe(self._frame_ready.set)
-
-    async def encode_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._is_closing:
-            await self._frame_ready.wait()
-            self._frame_ready.clear()
-            if self._waiting == 0:
-                continue  # a viewer that gets ready sets _frame_ready again
-            serial, image, index = self._slot.take()
-            if image is None or serial == self._part[0]:
-                continue
-            encode = partial(_encode_part, image, index, self._quality)
-            self._part = (serial, await loop.run_in_executor(None, encode))
-            self.parts_encoded += 1
-            async with self._published:
-                self._published.notify_all()
-            await asyncio.sleep(self._interval_s)
-
-    async def close(self) -> None:
-        self._is_closing = True
-        self._slot.set_wake(None)
-        self._frame_ready.set()
-        async with self._published:
-            self._published.notify_all()
-
-    async def _next_part(self, sent: int) -> tuple[int, bytes] | None:
-        """The newest part once it is newer than ``sent``; None when the server closes."""
-        async with self._published:
-            self._waiting += 1
-            self._frame_ready.set()  # encode the newest frame if it is newer than ``sent``
-            try:
-                await self._published.wait_for(lambda: self._is_closing or self._part[0] > sent)
-            finally:
-                self._waiting -= 1
-        return None if self._is_closing else self._part
-
-    async def serve_viewer(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers=SECURITY_HEADERS)
-        response.content_type = "multipart/x-mixed-replace"
-        response.headers["Content-Type"] = f"multipart/x-mixed-replace; boundary={_BOUNDARY}"
-        await response.prepare(request)
-        self.viewers += 1
-        if self.viewers == 1:
-            loop = asyncio.get_running_loop()
-            self._slot.set_wake(partial(self.wake_from_thread, loop))
-        sent = 0
-        try:
-            while (part := await self._next_part(sent)) is not None:
-                sent = part[0]
-                await response.write(part[1])
-        except ConnectionError:
-            logger.debug("web viewer %s went away", request.remote)
-        finally:
-            self.viewers -= 1
-            if self.viewers == 0:
-                self._slot.set_wake(None)
-        return response
 
 
 def _load_assets() -> dict[str, str]:
@@ -362,113 +71,6 @@ def _load_assets() -> dict[str, str]:
         raise OutputError(msg) from exc
 
 
-def token_middleware(token: str | None) -> Any:
-    """Every request must carry ``token`` (``?token=`` or ``Authorization: Bearer``); None: open.
-
-    The comparison is constant-time (:func:`hmac.compare_digest`).
-    """
-
-    @web.middleware
-    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None:
-            offered = request.query.get("token", "")
-            scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "bearer":
-                offered = credentials.strip()
-            if not hmac.compare_digest(offered.encode(), token.encode()):
-                raise web.HTTPUnauthorized(
-                    text="401: missing or wrong token; open the page as /?token=<--serve-token>\n",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-        return await handler(request)
-
-    return require_token
-
-
-class AppServer(Stage):
-    """Runs an aiohttp application on its own asyncio loop in the stage's thread.
-
-    Subclasses add their routes in :meth:`add_routes` and release what they hold in
-    :meth:`before_cleanup` / :meth:`after_cleanup`. The web view and the labelling page
-    (:mod:`overlays.label`) both run on it, with the same token rule.
-    """
-
-    def __init__(self, name: str, sock: socket.socket, token: str | None) -> None:
-        super().__init__(name)
-        self._sock = sock
-        self._token = token
-        self._loop_lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_requested: asyncio.Event | None = None
-        self._runner: web.AppRunner | None = None
-
-    def stop(self) -> None:
-        """Ask the server to shut down soon; returns at once. Callable from any thread."""
-        super().stop()
-        with self._loop_lock:
-            loop, stop_requested = self._loop, self._stop_requested
-        if loop is not None and stop_requested is not None:
-            with contextlib.suppress(RuntimeError):  # already closed
-                loop.call_soon_threadsafe(stop_requested.set)
-
-    def close_unstarted(self) -> None:
-        """Release the listening socket of a server whose thread never ran."""
-        self._sock.close()
-
-    def setup(self) -> None:
-        """Create the loop and start listening on the socket bound at construction."""
-        loop = asyncio.new_event_loop()
-        with self._loop_lock:
-            self._loop = loop
-            self._stop_requested = asyncio.Event()
-        loop.run_until_complete(self._start())
-
-    def run_once(self) -> bool:
-        """Serve until :meth:`stop`."""
-        if self._loop is not None and self._stop_requested is not None:
-            self._loop.run_until_complete(self._stop_requested.wait())
-        return False
-
-    def teardown(self) -> None:
-        """End every request, close the server and the loop."""
-        loop = self._loop
-        if loop is None:
-            self._sock.close()
-            return
-        try:
-            loop.run_until_complete(self._shutdown())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            loop.close()
-
-    @abstractmethod
-    async def add_routes(self, app: web.Application) -> None:
-        """Add the application's routes (runs on the server loop)."""
-
-    async def before_cleanup(self) -> None:
-        """End long-lived responses before the runner cleans up."""
-
-    async def after_cleanup(self) -> None:
-        """Cancel background tasks once the runner is cleaned up."""
-
-    async def _start(self) -> None:
-        app = web.Application(middlewares=[token_middleware(self._token)])
-        await self.add_routes(app)
-        # No access log: with a token, the query string would write the secret into the logs.
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=_SHUTDOWN_S
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, self._sock).start()
-
-    async def _shutdown(self) -> None:
-        await self.before_cleanup()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        await self.after_cleanup()
-        self._sock.close()
-
-
 class _ServerStage(AppServer):
     """The web view's routes: page, assets, MJPEG stream, stats."""
 
@@ -476,14 +78,14 @@ class _ServerStage(AppServer):
         self,
         sock: socket.socket,
         token: str | None,
-        hub_factory: Callable[[], _StreamHub],
-        stats: _LiveStats,
+        hub_factory: Callable[[], StreamHub],
+        stats: LiveStats,
     ) -> None:
         super().__init__("web-view", sock, token)
         self._hub_factory = hub_factory
         self._stats = stats
         self._assets = _load_assets()
-        self._hub: _StreamHub | None = None
+        self._hub: StreamHub | None = None
         self._encoder: asyncio.Task[None] | None = None
 
     async def add_routes(self, app: web.Application) -> None:
@@ -590,11 +192,11 @@ class WebView:
             )
             raise ValueError(msg)
         self._host = host
-        self._stats = _LiveStats(time.monotonic_ns)
-        self._slot = _FrameSlot()
+        self._stats = LiveStats(time.monotonic_ns)
+        self._slot = FrameSlot()
         sock = listen(host, port)
         self._port = int(sock.getsockname()[1])
-        hub_factory = partial(_StreamHub, self._slot, jpeg_quality, max_stream_fps)
+        hub_factory = partial(StreamHub, self._slot, jpeg_quality, max_stream_fps)
         try:
             self._server = _ServerStage(sock, token or None, hub_factory, self._stats)
         except OutputError:

@@ -10,7 +10,8 @@ from configs.app_config import BudgetConfig, SearchConfig, TrackerConfig
 from perception.detector import Detector, Precision
 from perception.int8_cache import Int8Builder, cache_dir, cached_artifact, ensure_int8_artifact
 from perception.int8_switch import build_int8_switch
-from perception.qat import Int8Sidecar, QatJob, QatSettings, file_sha256, sidecar_path
+from perception.options import QatSettings
+from perception.qat import Int8Sidecar, QatJob, file_sha256, sidecar_path
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from stream.latency import LatencyRecord, MemoryLatencyLog, RunEvent, TeeLatencyLog
