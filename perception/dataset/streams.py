@@ -1,0 +1,59 @@
+"""Endless crop streams for training: from synthetic matches, or reshuffled saved crops."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from perception.dataset.crops import negative_crop, positive_crop
+from perception.dataset.values import CropRecipe, CropSample, DatasetError, LabelledFrame
+from stream.synth import SynthMatch, SynthParams
+
+logger = logging.getLogger(__name__)
+
+
+def synth_crop_stream(
+    seeds: Sequence[int], recipe: CropRecipe, seed: int, frames_per_match: int = 3000
+) -> Iterator[CropSample]:
+    """Endless crops from synthetic matches, generated on the fly (about 1 ms a frame).
+
+    Each crop comes from a random frame of a random match in ``seeds`` (odd seeds pan the
+    camera): a positive where the ball is visible, else (and in the recipe's share of
+    draws) a negative. Deterministic for a given ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    matches: dict[int, SynthMatch] = {}
+    negative_share = recipe.negatives_per_positive / (1.0 + recipe.negatives_per_positive)
+    while True:
+        match_seed = int(seeds[int(rng.integers(len(seeds)))])
+        match = matches.get(match_seed)
+        if match is None:
+            match = SynthMatch(SynthParams(seed=match_seed, pan=match_seed % 2 == 1))
+            matches[match_seed] = match
+        index = int(rng.integers(frames_per_match))
+        image, truth = match.frame(index)
+        group = f"synth-{match_seed}"
+        frame = LabelledFrame(image, (truth,) if truth.is_visible else (), group, index)
+        if truth.is_visible and rng.random() >= negative_share:
+            yield positive_crop(frame, truth, recipe, rng)
+            continue
+        negative = negative_crop(frame, recipe, rng)
+        if negative is not None:
+            yield negative
+
+
+def coco_crop_stream(samples: Sequence[CropSample], seed: int) -> Iterator[CropSample]:
+    """Endless reshuffled passes over ``samples``.
+
+    Raises:
+        DatasetError: ``samples`` is empty.
+    """
+    if not samples:
+        msg = "the training split has no images; build it with 'ballwatch dataset'"
+        raise DatasetError(msg)
+    rng = np.random.default_rng(seed)
+    while True:
+        for index in rng.permutation(len(samples)):
+            yield samples[int(index)]
