@@ -34,11 +34,11 @@ if [ -d "$R/badminton_bwf" ]; then
   timeout 60 python3 -m stream dataset --out /tmp/real-data \
     --clip $R/badminton_bwf/train_00001.mp4 $R/badminton_bwf/train_00001.csv \
     --clip $R/badminton_bwf/train_00008.mp4 $R/badminton_bwf/train_00008.csv --subclip 110 \
-    --yolo $R/tennis_roboflow/valid --yolo $R/tennis_roboflow/test \
     --background $R/tennis_atp/video_input3.mp4 --hold-out 'train_00001@2' \
-    --hold-out 'tennis_roboflow-test-*' --repeat 4 --negatives 0.6 --paste 2000 \
-    --still-negatives 800 --seed 7 2>&1 | tail -2
+    --repeat 4 --negatives 0.6 --paste 2000 --still-negatives 800 --seed 7 \
+    --frame-input grey-stack 2>&1 | tail -2
   timeout 150 python3 -m stream train --config configs/train-real.yaml --data /tmp/real-data \
-    --out /tmp/real-run --device cuda --amp --steps 300 --threads 4 2>&1 | grep -E "step (100|200|300) |held-out"
+    --init perception/models/ball-nano-real.safetensors --out /tmp/real-run --device cuda --amp \
+    --steps 300 --threads 4 2>&1 | grep -E "step (100|200|300) |held-out"
   timeout 90 python3 bench/real.py --root "$R" --held-out-only --no-synth --device cuda
 fi

@@ -16,8 +16,10 @@ from numpy.typing import NDArray
 
 from configs.app_config import DetectorConfig
 from perception.detector import Precision
+from perception.frame_input import as_input
 from perception.int8_cache import bundled_artifact
 from perception.int8_detector import Int8Detector
+from perception.options import FrameInput
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
 from stream.synth import SynthMatch, parse_synth_uri
@@ -29,12 +31,19 @@ SIDE = 128
 pytestmark = pytest.mark.slow
 
 
-def _crops_around_the_ball() -> list[tuple[NDArray[np.uint8], float, float]]:
-    """128 px crops of a synthetic match with the ball near the middle, and where it is."""
+def _crops_around_the_ball(shown: FrameInput) -> list[tuple[NDArray[np.uint8], float, float]]:
+    """128 px crops of a synthetic match with the ball in play near the middle, and where it is.
+
+    The frames are shown as the model sees them (grey stacks of consecutive frames for
+    the motion input).
+    """
     match = SynthMatch(parse_synth_uri("synth:?seed=11&frames=60"))
+    frames = as_input((match.frame(index)[0] for index in range(55)), shown)
     crops = []
-    for index in range(30, 55, 5):
-        image, truth = match.frame(index)
+    for index, image in enumerate(frames):
+        truth = match.frame(index)[1]
+        if index < 30 or index % 5:
+            continue
         assert truth.is_visible
         x0 = int(min(max(truth.x - SIDE // 2, 0), image.shape[1] - SIDE))
         y0 = int(min(max(truth.y - SIDE // 2, 0), image.shape[0] - SIDE))
@@ -51,8 +60,9 @@ def test_the_bundled_int8_twin_is_the_real_models_and_finds_the_ball_where_it_do
     )
     float_model = RfDetrDetector.from_config(config, PrecisionPlan("cpu", Precision.FP32, "test"))
     int8_model = Int8Detector.load(twin, threshold=0.0)
+    assert int8_model.frame_input is float_model.frame_input
 
-    for crop, x, y in _crops_around_the_ball():
+    for crop, x, y in _crops_around_the_ball(float_model.frame_input):
         found_float = float_model.detect([crop])[0]
         found_int8 = int8_model.detect([crop])[0]
         top_float = found_float.centers[int(np.argmax(found_float.confidence))]
