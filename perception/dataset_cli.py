@@ -36,7 +36,7 @@ from perception.dataset import (
     samples_from_frames,
     write_samples,
 )
-from perception.frame_input import as_input
+from perception.frame_input import FrameStack, as_input
 from perception.labels import read_listed_labels
 from perception.options import FrameInput
 from perception.real_data import (
@@ -89,25 +89,50 @@ def _export_frames(args: argparse.Namespace) -> Iterator[LabelledFrame]:
     ids = [int(name) for name in args.class_name if name.isdigit()]
     for folder in args.tracknet:
         yield from frames_from_tracknet(folder)
+    found: list[tuple[str, LabelledFrame]] = []
     for folder in args.coco:
-        yield from _in_folder(frames_from_coco(folder, args.class_name), folder)
+        found += [(_prefix(folder), f) for f in frames_from_coco(folder, args.class_name)]
     for folder in args.yolo:
-        yield from _in_folder(frames_from_yolo(folder, ids), folder)
+        found += [(_prefix(folder), f) for f in frames_from_yolo(folder, ids)]
     for folder, size in args.yolo_stretched:
         width, height = _parse_size(size)
-        for frame in _in_folder(frames_from_yolo(Path(folder), ids), Path(folder)):
-            yield unstretched_frame(frame, width, height)
+        frames = frames_from_yolo(Path(folder), ids)
+        found += [(_prefix(Path(folder)), unstretched_frame(f, width, height)) for f in frames]
+    if args.frame_input is FrameInput.GREY_STACK:
+        found = _stacked_in_frame_order(found)
+    for prefix, frame in found:
+        yield LabelledFrame(frame.image, frame.balls, f"{prefix}-{frame.group}", frame.frame_index)
 
 
-def _in_folder(frames: Iterable[LabelledFrame], folder: Path) -> Iterator[LabelledFrame]:
-    """Prefix each export frame's group with its set and split folder (``set-split-clip``).
+def _prefix(folder: Path) -> str:
+    """An export frame's group prefix: its set and split folder (``set-split``).
 
     Exports reuse clip names across their split folders; the prefix keeps a held-out
     folder's frames apart from the training folder's.
     """
-    prefix = f"{folder.resolve().parent.name}-{folder.name}"
-    for frame in frames:
-        yield LabelledFrame(frame.image, frame.balls, f"{prefix}-{frame.group}", frame.frame_index)
+    return f"{folder.resolve().parent.name}-{folder.name}"
+
+
+def _stacked_in_frame_order(
+    found: list[tuple[str, LabelledFrame]],
+) -> list[tuple[str, LabelledFrame]]:
+    """Export frames as grey stacks, each clip's frames in frame-number order (``--sequence``).
+
+    A clip's frames are stacked across split folders (a Roboflow export scatters one clip's
+    frames over train and valid), so the pictures before a frame are its clip's previous
+    frames whichever folder holds them.
+    """
+    ordered = sorted(found, key=lambda pair: (pair[1].group, pair[1].frame_index))
+    stacked: list[tuple[str, LabelledFrame]] = []
+    frames = FrameStack()
+    clip: str | None = None
+    for prefix, frame in ordered:
+        if frame.group != clip:
+            frames.reset()
+            clip = frame.group
+        image = frames.push(frame.image)
+        stacked.append((prefix, LabelledFrame(image, frame.balls, frame.group, frame.frame_index)))
+    return stacked
 
 
 def labelled_frames(args: argparse.Namespace, recipe: CropRecipe) -> list[LabelledFrame]:
@@ -176,10 +201,13 @@ def run_dataset(args: argparse.Namespace) -> int:
         )
         raise DatasetError(msg)
     stills = (args.coco, args.yolo, args.yolo_stretched, args.tracknet)
-    if args.frame_input is FrameInput.GREY_STACK and any(stills):
+    if args.frame_input is FrameInput.GREY_STACK and (
+        args.tracknet or (any(stills) and not args.sequence)
+    ):
         msg = (
-            "--frame-input grey-stack needs consecutive frames: it takes --clip, --synth and "
-            "--background only; leave out --coco, --yolo, --yolo-stretched and --tracknet"
+            "--frame-input grey-stack needs consecutive frames: exports (--coco, --yolo, "
+            "--yolo-stretched) only with --sequence, when their images are the frames of "
+            "clips named <clip>_<frame>; --tracknet is not supported with it"
         )
         raise DatasetError(msg)
     recipe = CropRecipe(

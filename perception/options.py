@@ -128,9 +128,14 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-fraction", type=float, default=0.0, help="share of clips for test")
     parser.add_argument("--seed", type=int, default=0, help="seeds crop placement")
     parser.add_argument(
+        "--sequence", action="store_true",
+        help="export images are consecutive frames of clips named <clip>_<frame> "
+        "(a grey stack then takes each frame's previous frames)",
+    )  # fmt: skip
+    parser.add_argument(
         "--frame-input", type=FrameInput, choices=list(FrameInput), default=FrameInput.RGB,
         help="what the crops show: rgb frames, or grey-stack (now and the two pictures before "
-        "as the 3 channels: the motion input; clips and synthetic matches only)",
+        "as the 3 channels: the motion input; clips, synthetic matches, --sequence exports)",
     )  # fmt: skip
 
 

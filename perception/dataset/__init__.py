@@ -40,6 +40,7 @@ from perception.dataset.crops import (
 from perception.dataset.sources import (
     clip_images,
     estimate_box_px,
+    export_frame_number,
     export_group,
     frames_from_clip,
     frames_from_coco,
@@ -73,6 +74,7 @@ __all__ = [
     "coco_crop_stream",
     "crop_square",
     "estimate_box_px",
+    "export_frame_number",
     "export_group",
     "frames_from_clip",
     "frames_from_coco",

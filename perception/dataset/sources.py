@@ -95,6 +95,16 @@ def export_group(file_name: str) -> str:
     return stem.rstrip("0123456789").rstrip("_-. ") or stem
 
 
+def export_frame_number(file_name: str) -> int | None:
+    """The frame number at the end of an exported image's name (``<clip>_<frame>``), if any."""
+    stem = Path(file_name).name.split(".rf.")[0]
+    stem = stem.rsplit(".", 1)[0]
+    for suffix in ("_jpg", "_jpeg", "_png"):
+        stem = stem.removesuffix(suffix)
+    digits = stem[len(stem.rstrip("0123456789")) :]
+    return int(digits) if digits else None
+
+
 def _load_bgr(path: Path) -> NDArray[np.uint8]:
     try:
         with Image.open(path) as picture:
@@ -154,6 +164,9 @@ def frames_from_yolo(folder: Path, class_ids: Sequence[int] = ()) -> Iterator[La
     ``data.yaml``: the export's own (in or beside the folder) is used when present,
     else an empty one.
 
+    Each frame's index is the frame number its file name ends with (its position in the
+    folder when the name has none), so frames of one clip sort in time across split folders.
+
     Args:
         folder: one split folder of the export (holding ``images`` and ``labels``).
         class_ids: YOLO class ids that are the ball; empty takes every class.
@@ -176,7 +189,9 @@ def frames_from_yolo(folder: Path, class_ids: Sequence[int] = ()) -> Iterator[La
     for number, image_path in enumerate(sorted(image_paths)):
         balls = _balls_of(annotations[image_path], class_ids)
         name = Path(image_path).name
-        yield LabelledFrame(_load_bgr(Path(image_path)), balls, export_group(name), number)
+        index = export_frame_number(name)
+        image = _load_bgr(Path(image_path))
+        yield LabelledFrame(image, balls, export_group(name), number if index is None else index)
 
 
 def clip_images(path: Path) -> Iterator[NDArray[np.uint8]]:

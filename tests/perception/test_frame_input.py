@@ -13,8 +13,14 @@ from numpy.typing import NDArray
 
 from configs.app_config import SearchConfig
 from perception.copy_paste import BallLook, SpriteStyle, render_sprite
-from perception.dataset import DatasetError, frames_from_synth, read_frame_input, write_samples
-from perception.dataset_cli import run_dataset
+from perception.dataset import (
+    CropRecipe,
+    DatasetError,
+    frames_from_synth,
+    read_frame_input,
+    write_samples,
+)
+from perception.dataset_cli import labelled_frames, run_dataset
 from perception.detections import Detections
 from perception.frame_input import FrameStack, as_input, frame_input_of
 from perception.options import FrameInput, add_dataset_arguments
@@ -156,7 +162,7 @@ def test_swapping_to_a_detector_with_another_frame_input_is_refused() -> None:
 
 
 def test_a_grey_stack_folder_records_what_its_crops_show(tmp_path: Path) -> None:
-    from perception.dataset import CropRecipe, samples_from_frames
+    from perception.dataset import samples_from_frames
 
     frames = frames_from_synth([31], 12, 4, FrameInput.GREY_STACK)
     samples = samples_from_frames(frames, CropRecipe(resolution=64), seed=0)
@@ -176,3 +182,38 @@ def test_stills_with_the_motion_input_are_refused_with_the_reason(tmp_path: Path
     with pytest.raises(DatasetError, match="grey-stack needs consecutive frames"):
         run_dataset(args)
     assert not (tmp_path / "out").exists()
+
+
+def _yolo_folder(root: Path, frames: dict[str, int]) -> Path:
+    """A YOLO split folder whose images are flat grey pictures named after their frames."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for name, value in frames.items():
+        image = np.full((64, 64, 3), value, np.uint8)
+        cv2.imwrite(str(root / "images" / f"{name}.png"), image)
+        (root / "labels" / f"{name}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    return root
+
+
+def test_a_sequence_export_is_stacked_in_frame_order_across_its_split_folders(
+    tmp_path: Path,
+) -> None:
+    # one clip's frames scattered over train and valid, as Roboflow exports them
+    train = _yolo_folder(tmp_path / "set" / "train", {"rally_0000": 40, "rally_0002": 120})
+    valid = _yolo_folder(tmp_path / "set" / "valid", {"rally_0001": 80, "rally_0003": 160})
+    parser = argparse.ArgumentParser()
+    add_dataset_arguments(parser)
+    sources = ["--yolo", str(train), "--yolo", str(valid), "--sequence"]
+    args = parser.parse_args(
+        ["--out", str(tmp_path / "out"), *sources, "--frame-input", "grey-stack"]
+    )
+
+    frames = {f.frame_index: f for f in labelled_frames(args, CropRecipe(resolution=64))}
+
+    # each frame's channels: now, the clip's previous frame, the one before (any folder)
+    assert sorted(frames) == [0, 1, 2, 3]
+    assert tuple(frames[3].image[0, 0]) == (160, 120, 80)
+    assert tuple(frames[2].image[0, 0]) == (120, 80, 40)
+    # and each keeps its folder's group, so a held-out folder stays held out
+    assert frames[1].group == "set-valid-rally"
+    assert frames[2].group == "set-train-rally"
