@@ -29,12 +29,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realtime", action="store_true", default=None, help="pace a replay")
     parser.add_argument("--kind", choices=["file", "camera", "network", "synth"])
     parser.add_argument("--policy", choices=["block", "latest"], help="full-queue policy")
-    parser.add_argument("--weights", help="RF-DETR checkpoint (.pth or .safetensors)")
-    parser.add_argument("--size", choices=["nano", "small", "medium", "large"])
-    parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16", "int8"])
-    parser.add_argument("--int8-artifact", help="INT8 model made by `ballwatch qat`")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threshold", type=float, help="detector score threshold")
+    add_model_options(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(
         "--set",
@@ -43,6 +38,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="SECTION.FIELD=VALUE",
         help="override any config field, e.g. --set search.tile_overlap=48",
     )
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The detector's options (run, demo, eval and batch): weights, size, precision, device."""
+    parser.add_argument("--weights", help="RF-DETR checkpoint (.pth or .safetensors)")
+    parser.add_argument("--size", choices=["nano", "small", "medium", "large"])
+    parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16", "int8"])
+    parser.add_argument("--int8-artifact", help="INT8 model made by `ballwatch qat`")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--threshold", type=float, help="detector score threshold")
 
 
 FLAG_FIELDS = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from stream.run_options import add_model_options
+
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``ballwatch batch``."""
@@ -13,12 +15,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (one sub-folder per recording)")
     parser.add_argument("--config", default="default", help="preset name or YAML path (as `run`)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
-    parser.add_argument("--weights", help="RF-DETR checkpoint (.pth or .safetensors)")
-    parser.add_argument("--size", choices=["nano", "small", "medium", "large"])
-    parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16", "int8"])
-    parser.add_argument("--int8-artifact", help="INT8 model made by `ballwatch qat`")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threshold", type=float, help="detector score threshold")
+    add_model_options(parser)
     parser.add_argument("--overlay", action="store_true", help="also write each overlay video")
     parser.add_argument(
         "--chunk-s",
