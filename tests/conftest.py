@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,20 @@ from tests.fakes import FakeDetector
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the Ctrl-C tests send SIGINT even when the suite was started with SIGINT ignored.
+
+    A shell starts a background job (``make test &`` in a script, ``nohup``) with SIGINT
+    ignored, children inherit that, and Python then installs no KeyboardInterrupt: every
+    Ctrl-C test would fail for the harness's reason, not the product's. A signal with a
+    handler is reset to its default in exec'd children, so installing Python's own handler
+    here restores Ctrl-C for this process and for the ``ballwatch`` processes tests start.
+    """
+    del config
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
