@@ -14,30 +14,27 @@ import socket
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from urllib.parse import quote
 
 from aiohttp import web
 
-from overlays.web import SECURITY_HEADERS, AppServer, is_loopback, listen, parse_address
+from overlays.web_server import (
+    SECURITY_HEADERS,
+    AppServer,
+    StaticPage,
+    is_loopback,
+    listen,
+    page_url,
+    parse_address,
+)
 from stream.batch.status import StatusSnapshot, status_numbers
 from stream.errors import OutputError
 
 logger = logging.getLogger(__name__)
 
 _ASSET_DIR = Path(__file__).with_name("web")
-_ASSET_TYPES = {"batch.html": "text/html", "batch.js": "text/javascript", "style.css": "text/css"}
-_AUTH_QUERY = "__AUTH_QUERY__"
 _CLOSE_TIMEOUT_S = 5.0
 
 SnapshotReader = Callable[[], StatusSnapshot]
-
-
-def _load_assets() -> dict[str, str]:
-    try:
-        return {name: (_ASSET_DIR / name).read_text(encoding="utf-8") for name in _ASSET_TYPES}
-    except OSError as exc:
-        msg = f"batch view asset missing in {_ASSET_DIR}: {exc}; reinstall ballwatch"
-        raise OutputError(msg) from exc
 
 
 class BatchViewServer(AppServer):
@@ -46,27 +43,13 @@ class BatchViewServer(AppServer):
     def __init__(self, sock: socket.socket, token: str | None, read: SnapshotReader) -> None:
         super().__init__("batch-view", sock, token)
         self._read = read
-        self._assets = _load_assets()
+        self._page = StaticPage(_ASSET_DIR, "batch.html", ("batch.js", "style.css"), "batch view")
 
     async def add_routes(self, app: web.Application) -> None:
         """Page, assets, progress and health."""
-        app.router.add_get("/", self._page)
-        for name in ("batch.js", "style.css"):
-            app.router.add_get(f"/{name}", partial(self._asset, name))
+        self._page.add_routes(app, self._token)
         app.router.add_get("/progress", self._progress)
         app.router.add_get("/healthz", self._healthz)
-
-    async def _page(self, request: web.Request) -> web.Response:
-        del request
-        query = f"?token={quote(self._token, safe='')}" if self._token else ""
-        text = self._assets["batch.html"].replace(_AUTH_QUERY, query)
-        return web.Response(text=text, content_type="text/html", headers=SECURITY_HEADERS)
-
-    async def _asset(self, name: str, request: web.Request) -> web.Response:
-        del request
-        return web.Response(
-            text=self._assets[name], content_type=_ASSET_TYPES[name], headers=SECURITY_HEADERS
-        )
 
     async def _progress(self, request: web.Request) -> web.Response:
         del request
@@ -133,8 +116,7 @@ class BatchView:
     @property
     def url(self) -> str:
         """The page's address (without the token)."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}/"
+        return page_url(self._host, self._port)
 
     def start(self) -> None:
         """Start serving on the server's thread."""

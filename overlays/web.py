@@ -24,7 +24,6 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import overload
-from urllib.parse import quote
 
 import numpy as np
 from aiohttp import web
@@ -34,8 +33,10 @@ from overlays.web_server import (
     SECURITY_HEADERS,
     AppServer,
     Handler,
+    StaticPage,
     is_loopback,
     listen,
+    page_url,
     parse_address,
     token_middleware,
 )
@@ -59,16 +60,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _ASSET_DIR = Path(__file__).with_name("web")
-_ASSET_TYPES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
-_AUTH_QUERY = "__AUTH_QUERY__"
-
-
-def _load_assets() -> dict[str, str]:
-    try:
-        return {name: (_ASSET_DIR / name).read_text(encoding="utf-8") for name in _ASSET_TYPES}
-    except OSError as exc:
-        msg = f"web view asset missing in {_ASSET_DIR}: {exc}; reinstall ballwatch"
-        raise OutputError(msg) from exc
 
 
 class _ServerStage(AppServer):
@@ -84,7 +75,7 @@ class _ServerStage(AppServer):
         super().__init__("web-view", sock, token)
         self._hub_factory = hub_factory
         self._stats = stats
-        self._assets = _load_assets()
+        self._page = StaticPage(_ASSET_DIR, "index.html", ("app.js", "style.css"), "web view")
         self._hub: StreamHub | None = None
         self._encoder: asyncio.Task[None] | None = None
 
@@ -92,9 +83,7 @@ class _ServerStage(AppServer):
         """Page, assets, MJPEG stream, stats and health."""
         self._hub = hub = self._hub_factory()
         self._encoder = asyncio.get_running_loop().create_task(hub.encode_forever())
-        app.router.add_get("/", self._page)
-        app.router.add_get("/app.js", partial(self._asset, "app.js"))
-        app.router.add_get("/style.css", partial(self._asset, "style.css"))
+        self._page.add_routes(app, self._token)
         app.router.add_get("/stream.mjpg", hub.serve_viewer)
         app.router.add_get("/stats", self._serve_stats)
         app.router.add_get("/healthz", self._healthz)
@@ -110,18 +99,6 @@ class _ServerStage(AppServer):
             self._encoder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._encoder
-
-    async def _page(self, request: web.Request) -> web.Response:
-        del request
-        query = f"?token={quote(self._token, safe='')}" if self._token else ""
-        text = self._assets["index.html"].replace(_AUTH_QUERY, query)
-        return web.Response(text=text, content_type="text/html", headers=SECURITY_HEADERS)
-
-    async def _asset(self, name: str, request: web.Request) -> web.Response:
-        del request
-        return web.Response(
-            text=self._assets[name], content_type=_ASSET_TYPES[name], headers=SECURITY_HEADERS
-        )
 
     async def _serve_stats(self, request: web.Request) -> web.Response:
         del request
@@ -220,8 +197,7 @@ class WebView:
     @property
     def url(self) -> str:
         """The page's address (without the token)."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}/"
+        return page_url(self._host, self._port)
 
     def start(self) -> None:
         """Start serving on the server thread."""

@@ -14,8 +14,11 @@ import logging
 import socket
 import threading
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -32,6 +35,58 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+AUTH_QUERY = "__AUTH_QUERY__"  # where a page's HTML takes the token query of its links
+_CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+
+
+def token_query(token: str | None) -> str:
+    """``?token=...`` for a page's own links and scripts; nothing without a token."""
+    return f"?token={quote(token, safe='')}" if token else ""
+
+
+def page_url(host: str, port: int, query: str = "") -> str:
+    """``http://HOST:PORT/`` (IPv6 hosts in brackets), with ``query`` appended."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/{query}"
+
+
+class StaticPage:
+    """One HTML page and its scripts and styles, read once from the installed package.
+
+    The web view, the batch view and the labelling page each serve one: the page at ``/``
+    with :data:`AUTH_QUERY` replaced by the token query (its scripts then reach the
+    token-protected routes), each asset at ``/<name>``, all with :data:`SECURITY_HEADERS`.
+    """
+
+    def __init__(self, folder: Path, page: str, assets: Sequence[str], what: str) -> None:
+        """Read the files.
+
+        Raises:
+            OutputError: a file is missing (names ``what`` and the folder).
+        """
+        try:
+            self._texts = {
+                name: (folder / name).read_text(encoding="utf-8") for name in (page, *assets)
+            }
+        except OSError as exc:
+            msg = f"{what} asset missing in {folder}: {exc}; reinstall ballwatch"
+            raise OutputError(msg) from exc
+        self._page = page
+        self._assets = tuple(assets)
+
+    def add_routes(self, app: web.Application, token: str | None) -> None:
+        """Serve the page at ``/`` and each asset at ``/<name>``."""
+        page = self._texts[self._page].replace(AUTH_QUERY, token_query(token))
+        app.router.add_get("/", partial(self._serve, page, "text/html"))
+        for name in self._assets:
+            content_type = _CONTENT_TYPES[Path(name).suffix]
+            app.router.add_get(f"/{name}", partial(self._serve, self._texts[name], content_type))
+
+    @staticmethod
+    async def _serve(text: str, content_type: str, request: web.Request) -> web.Response:
+        del request
+        return web.Response(text=text, content_type=content_type, headers=SECURITY_HEADERS)
 
 
 def is_loopback(host: str) -> bool:

@@ -15,21 +15,26 @@ import socket
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
 from overlays.label.prefill import Prefill
 from overlays.label.store import LabelStore, StaleRevisionError
 from overlays.label.video import FrameReader, LabelToolError
-from overlays.web import SECURITY_HEADERS, AppServer, is_loopback, listen
+from overlays.web_server import (
+    SECURITY_HEADERS,
+    AppServer,
+    StaticPage,
+    is_loopback,
+    listen,
+    page_url,
+    token_query,
+)
 from stream.errors import OutputError
 
 logger = logging.getLogger(__name__)
 
 PAGE_DIR = Path(__file__).with_name("page")
-_ASSET_TYPES = {"label.html": "text/html", "label.js": "text/javascript", "label.css": "text/css"}
-_AUTH_QUERY = "__AUTH_QUERY__"
 _MAX_PREFILL_SPAN = 400
 _PREFILL_STOP_S = 30.0
 
@@ -37,14 +42,6 @@ _PREFILL_STOP_S = 30.0
 def _json(data: Any, status: int = 200) -> web.Response:
     dumps = partial(json.dumps, separators=(",", ":"))
     return web.json_response(data, status=status, dumps=dumps, headers=SECURITY_HEADERS)
-
-
-def _load_assets() -> dict[str, str]:
-    try:
-        return {name: (PAGE_DIR / name).read_text(encoding="utf-8") for name in _ASSET_TYPES}
-    except OSError as exc:
-        msg = f"labelling page asset missing in {PAGE_DIR}: {exc}; reinstall ballwatch"
-        raise OutputError(msg) from exc
 
 
 class LabelServer(AppServer):
@@ -62,31 +59,17 @@ class LabelServer(AppServer):
         self._reader = reader
         self._store = store
         self._prefill = prefill
-        self._assets = _load_assets()
+        self._page = StaticPage(PAGE_DIR, "label.html", ("label.js", "label.css"), "labelling page")
         self._name = reader.name
 
     async def add_routes(self, app: web.Application) -> None:
         """Page, assets, metadata, frames, labels and guesses."""
-        app.router.add_get("/", self._page)
-        for name in ("label.js", "label.css"):
-            app.router.add_get(f"/{name}", partial(self._asset, name))
+        self._page.add_routes(app, self._token)
         app.router.add_get("/meta", self._meta)
         app.router.add_get(r"/frame/{index:\d+}", self._frame)
         app.router.add_get("/labels", self._labels)
         app.router.add_post("/labels", self._save)
         app.router.add_get("/prefill", self._guesses)
-
-    async def _page(self, request: web.Request) -> web.Response:
-        del request
-        query = f"?token={quote(self._token, safe='')}" if self._token else ""
-        text = self._assets["label.html"].replace(_AUTH_QUERY, query)
-        return web.Response(text=text, content_type="text/html", headers=SECURITY_HEADERS)
-
-    async def _asset(self, name: str, request: web.Request) -> web.Response:
-        del request
-        return web.Response(
-            text=self._assets[name], content_type=_ASSET_TYPES[name], headers=SECURITY_HEADERS
-        )
 
     async def _meta(self, request: web.Request) -> web.Response:
         del request
@@ -183,9 +166,7 @@ class LabelSession:
     @property
     def url(self) -> str:
         """The page's address, with the token when there is one."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        query = f"?token={quote(self._token, safe='')}" if self._token else ""
-        return f"http://{host}:{self._port}/{query}"
+        return page_url(self._host, self._port, token_query(self._token))
 
     def prefill_stats(self) -> dict[str, float | int | str | None]:
         """Frames prefilled so far and seconds per frame (see :meth:`Prefill.stats`)."""
