@@ -54,9 +54,7 @@ def frame_input_of(detector: object) -> FrameInput:
 
 
 def grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """The grey picture of a BGR ``uint8`` frame (a 2-D frame is already grey)."""
-    if image.ndim == 2:
-        return image
+    """The grey picture of a BGR ``uint8`` frame."""
     return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
 
 
@@ -116,8 +114,9 @@ class FrameStack:
         else:
             self._repeats = 0
             history.append(now)
-        earlier = list(history)[:-1]
-        older, previous = ([history[0]] * (2 - len(earlier)) + earlier)[-2:]
+        pictures = list(history)  # oldest first; the last one is now's
+        previous = pictures[-2] if len(pictures) > 1 else now
+        older = pictures[-3] if len(pictures) > 2 else pictures[0]
         return stack(older, previous, now)
 
 
