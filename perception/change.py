@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from perception.detections import Detections
-from perception.frame_input import MAX_REPEATS, is_repeat_change
+from perception.frame_input import MAX_REPEATS, is_repeat_change, median_change
 
 _MAD_TO_SIGMA = 1.4826
 _MIN_HALF_PX = 3  # a box smaller than a ball of 6 px still looks at 7x7 pixels
@@ -94,7 +94,7 @@ class CandidateChange:
             self._history.append(grey)
         if len(detections) == 0:
             return np.zeros(0, dtype=bool)  # the history moved on; no median needed
-        typical = float(np.median(recent))
+        typical = median_change(recent)
         if typical > self._max_typical:
             return None
         threshold = max(self._floor, self._noise_sigmas * _MAD_TO_SIGMA * typical)

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from configs.app_config import MotionConfig
+from perception.frame_input import median_change
 
 _MAD_TO_SIGMA = 1.4826
 
@@ -55,7 +56,8 @@ class MotionResult:
     """What the gate found on one frame.
 
     Attributes:
-        blobs: ball-sized moving blobs, strongest first, at most ``max_candidates``.
+        blobs: every ball-sized moving blob, strongest first (the search crops around the
+            first ``max_candidates`` and, while tracking, looks for the ball among all).
         changed_fraction: share of the (reduced) frame that moved.
         is_usable: False before three frames were seen, after a size change, and when
             too much of the frame changed (pan, cut): then the gate cannot say where the
@@ -116,7 +118,7 @@ class MotionGate:
         older, previous = self._history
         self._history.append(current)
         recent = np.abs(current - previous)
-        typical = float(np.median(recent[::2, ::2]))
+        typical = median_change(recent[::2, ::2])
         if typical > self._config.threshold:
             # most of the picture changed (a cut, a pan, a flash): no verdict
             return MotionResult((), 1.0, is_usable=False, threshold=typical)
@@ -153,6 +155,4 @@ class MotionGate:
             and stats[label, cv2.CC_STAT_HEIGHT] <= biggest
         ]
         blobs.sort(key=lambda blob: -blob.strength)
-        return MotionResult(
-            tuple(blobs[: config.max_candidates]), changed, is_usable=True, threshold=threshold
-        )
+        return MotionResult(tuple(blobs), changed, is_usable=True, threshold=threshold)

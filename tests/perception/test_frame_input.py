@@ -22,7 +22,7 @@ from perception.dataset import (
 )
 from perception.dataset_cli import labelled_frames, run_dataset
 from perception.detections import Detections
-from perception.frame_input import FrameStack, as_input, frame_input_of
+from perception.frame_input import FrameStack, as_input, frame_input_of, median_change, stack
 from perception.options import FrameInput, add_dataset_arguments
 from perception.real_data import paste_moving
 from perception.search import BallSearch
@@ -217,3 +217,20 @@ def test_a_sequence_export_is_stacked_in_frame_order_across_its_split_folders(
     # and each keeps its folder's group, so a held-out folder stays held out
     assert frames[1].group == "set-valid-rally"
     assert frames[2].group == "set-train-rally"
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 101, 640 * 360])
+@pytest.mark.parametrize("levels", [2, 40, 256])
+def test_median_change_is_numpys_median(count: int, levels: int) -> None:
+    change = np.random.default_rng(count + levels).integers(0, levels, count).astype(np.int16)
+    assert median_change(change) == float(np.median(change))
+
+
+def test_the_stack_interleaves_now_previous_and_older_as_blue_green_red() -> None:
+    rng = np.random.default_rng(3)
+    older, previous, now = (rng.integers(0, 256, (9, 7), dtype=np.uint8) for _ in range(3))
+    stacked = stack(older, previous, now)
+    assert stacked.shape == (9, 7, 3)
+    assert stacked.dtype == np.uint8
+    assert stacked.flags.c_contiguous
+    np.testing.assert_array_equal(stacked, np.stack([now, previous, older], axis=-1))
