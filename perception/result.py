@@ -24,6 +24,7 @@ class SearchMode(StrEnum):
     SEARCH = "search"  # part of a rotating tile schedule (live search)
     TRACK = "track"  # one crop around the predicted ball (tiles of a wider window after a gap)
     MOTION = "motion"  # crops around moving blobs plus a slow sweep (motion gate)
+    BLOB = "blob"  # tracking between detector frames: the motion gate's blobs near the ball
     SKIP = "skip"  # detector not run on this frame
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.stillness import longest_still_run
-from configs.app_config import SearchConfig, TrackerConfig
+from configs.app_config import MotionConfig, SearchConfig, TrackerConfig
 from perception.detections import Detections
 from perception.result import SearchMode, TrackStatus
 from perception.search import BallSearch
@@ -101,3 +101,66 @@ def test_longest_still_run_counts_seen_rows_near_the_runs_first_position() -> No
     rows += [("seen", 2.0, 2.0), ("seen", 2.9, 0.0), ("seen", 5.0, 0.0)]
     assert longest_still_run(rows) == 3  # (0,0), (2,2), (2.9,0); (5,0) starts a new run
     assert longest_still_run([("lost", None, None)]) == 0
+
+
+def fast_ball(index: int) -> tuple[float, float]:
+    """A ball crossing at 240 px/s right and 60 px/s down (8 px a frame: no overlap)."""
+    return (200.0 + 8.0 * index, 300.0 + 2.0 * index)
+
+
+def fast_frame(index: int, stop_at: int | None = None) -> Frame:
+    """The fast ball's frame; from ``stop_at`` on the ball stays where it was (at rest)."""
+    image = np.full((720, 1280, 3), 40, np.uint8)
+    x, y = (round(v) for v in fast_ball(index if stop_at is None else min(index, stop_at)))
+    image[y - 2 : y + 2, x - 2 : x + 2] = 255
+    return Frame(index, image, index / FPS, 0)
+
+
+def cadence_run(detector: WhiteBoxDetector, detect_every: int) -> SearchAndTrack:
+    config = SearchConfig(detect_every=detect_every, motion=MotionConfig(enabled=True))
+    search = BallSearch(detector, config, clock=StepClock())
+    return SearchAndTrack(search, BallTracker(TrackerConfig(lag_frames=0)), detector)
+
+
+def test_between_detector_frames_the_motion_gates_blob_is_the_ball() -> None:
+    detector = WhiteBoxDetector(resolution=128)
+    run = cadence_run(detector, detect_every=2)
+    results = [r for index in range(40) for r in run.process(fast_frame(index), 0)]
+
+    tracked = results[20:]
+    modes = [r.step.mode for r in tracked]
+    # once followed: the detector on every other frame, the gate's blob between
+    pair = [SearchMode.TRACK, SearchMode.BLOB]
+    alternating = (pair * 10, pair[::-1] * 10)
+    assert modes in alternating, modes
+    blob_frames = [r for r in tracked if r.step.mode is SearchMode.BLOB]
+    assert all(r.step.windows == 0 and r.step.pixels == 0 for r in blob_frames)
+    assert all(r.step.infer_start_ns == 0 for r in blob_frames)  # no detector time
+    for r in tracked:
+        x, y = fast_ball(r.frame.index)
+        assert r.ball.status is TrackStatus.SEEN, r.frame.index
+        assert np.hypot(r.ball.x - x, r.ball.y - y) < 1.5, (r.frame.index, r.ball)
+
+
+def test_detect_every_1_never_skips_the_detector() -> None:
+    detector = WhiteBoxDetector(resolution=128)
+    run = cadence_run(detector, detect_every=1)
+    results = [r for index in range(40) for r in run.process(fast_frame(index), 0)]
+    assert SearchMode.BLOB not in {r.step.mode for r in results}
+    assert results[-1].ball.status is TrackStatus.SEEN
+
+
+def test_a_ball_that_stops_is_looked_for_by_the_detector_not_lost() -> None:
+    detector = WhiteBoxDetector(resolution=128)
+    run = cadence_run(detector, detect_every=3)
+    results = [r for index in range(40) for r in run.process(fast_frame(index, stop_at=30), 0)]
+
+    assert SearchMode.BLOB in {r.step.mode for r in results[20:30]}
+    # at rest from frame 30: no blob near the prediction after the gate's two frames, so
+    # every frame goes to the detector's track crop, and the ball stays found where it rests
+    at_rest = results[33:]
+    assert [r.step.mode for r in at_rest] == [SearchMode.TRACK] * len(at_rest)
+    x, y = fast_ball(30)
+    for r in at_rest:
+        assert r.ball.status is TrackStatus.SEEN, r.frame.index
+        assert np.hypot(r.ball.x - x, r.ball.y - y) < 1.5, (r.frame.index, r.ball)

@@ -22,6 +22,7 @@ from perception.int8_detector import Int8Detector
 from perception.options import FrameInput
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
+from stream.app import auto_int8_artifact
 from stream.synth import SynthMatch, parse_synth_uri
 
 MODELS = Path(__file__).resolve().parents[2] / "perception" / "models"
@@ -70,3 +71,18 @@ def test_the_bundled_int8_twin_is_the_real_models_and_finds_the_ball_where_it_do
         assert np.hypot(top_float[0] - x, top_float[1] - y) <= 4.0  # the model sees the ball
         assert np.hypot(*(top_int8 - top_float)) <= 1.0  # ... and INT8 sees it there too
         assert float(found_int8.confidence.max()) >= 0.5
+
+
+def test_precision_auto_times_the_shipped_int8_twin_only_on_a_live_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BALLWATCH_CACHE", str(tmp_path / "cache"))
+    twin = REAL.with_name("ball-nano-real.int8-qat.onnx")
+    assert auto_int8_artifact(None, REAL, is_live=True) == twin
+    assert auto_int8_artifact(None, REAL, is_live=False) is None  # a replay keeps float
+    configured = str(tmp_path / "mine.int8-qat.onnx")
+    assert auto_int8_artifact(configured, REAL, is_live=False) == Path(configured)
+    # a checkpoint without a twin or a cached artifact: floats only, live or not
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"not the shipped model")
+    assert auto_int8_artifact(None, other, is_live=True) is None

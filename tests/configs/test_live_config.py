@@ -1,0 +1,47 @@
+"""A live run's config: the live values wherever the preset and --set say nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from configs.app_config import LIVE_DEFAULTS, for_live, for_replay, load_config, preset_path
+
+SOURCE = {"source": "synth:?seed=1&frames=10"}
+
+
+@pytest.mark.parametrize("preset", ["default", "live", "demo"])
+def test_any_preset_run_live_gets_the_live_values(preset: str) -> None:
+    config = for_live(load_config(preset_path(preset), SOURCE))
+    assert config.stream.queue_policy == "latest"
+    assert config.stream.frame_queue_size == LIVE_DEFAULTS["stream"]["frame_queue_size"] == 1
+    assert config.search.detect_every == 2
+    assert config.search.live_tiles_per_frame > 0
+    motion = config.search.motion
+    assert (motion.enabled, motion.max_candidates, motion.sweep_tiles_per_frame) == (True, 2, 0)
+    assert config.tracker.lag_frames == 1
+
+
+def test_what_the_user_set_is_kept_except_what_would_spiral() -> None:
+    overrides = {
+        **SOURCE,
+        "stream.queue_policy": "block",
+        "stream.frame_queue_size": 3,
+        "search.detect_every": 1,
+        "search.motion.sweep_tiles_per_frame": 1,
+        "tracker.lag_frames": 2,
+    }
+    config = for_live(load_config(preset_path("default"), overrides))
+    assert config.stream.queue_policy == "latest"  # block would fall behind a live source
+    assert config.stream.frame_queue_size == 3
+    assert config.search.detect_every == 1
+    assert config.search.motion.sweep_tiles_per_frame == 1
+    assert config.search.motion.max_candidates == 2  # not set: the live value
+    assert config.tracker.lag_frames == 2
+
+
+def test_a_replay_keeps_the_detector_on_every_frame_and_no_gate() -> None:
+    config = for_replay(load_config(preset_path("default"), SOURCE))
+    assert config.search.detect_every == 1
+    assert config.search.motion.enabled is False
+    assert config.stream.frame_queue_size == 4
+    assert config.tracker.lag_frames == 2
