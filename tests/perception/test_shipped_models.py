@@ -27,6 +27,7 @@ from stream.synth import SynthMatch, parse_synth_uri
 
 MODELS = Path(__file__).resolve().parents[2] / "perception" / "models"
 REAL = MODELS / "ball-nano-real.safetensors"
+SYNTH = MODELS / "ball-nano-synth.safetensors"
 SIDE = 128
 
 pytestmark = pytest.mark.slow
@@ -53,11 +54,14 @@ def _crops_around_the_ball(shown: FrameInput) -> list[tuple[NDArray[np.uint8], f
     return crops
 
 
-def test_the_bundled_int8_twin_is_the_real_models_and_finds_the_ball_where_it_does() -> None:
-    twin = bundled_artifact(REAL)
+@pytest.mark.parametrize("weights", [REAL, SYNTH], ids=["real", "synth"])
+def test_each_bundled_int8_twin_is_its_models_and_finds_the_ball_where_it_does(
+    weights: Path,
+) -> None:
+    twin = bundled_artifact(weights)
     assert twin is not None, "the shipped INT8 twin does not name these weights: rerun qat"
     config = DetectorConfig.model_validate(
-        {"weights": str(REAL), "ball_class": "ball", "threshold": 0.0}
+        {"weights": str(weights), "ball_class": "ball", "threshold": 0.0}
     )
     float_model = RfDetrDetector.from_config(config, PrecisionPlan("cpu", Precision.FP32, "test"))
     int8_model = Int8Detector.load(twin, threshold=0.0)
