@@ -196,8 +196,9 @@ LIVE_TILES_PER_FRAME = 2
 LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     # a second waiting frame only adds its wait (30 ms p50) to every frame's latency
     "stream": {"frame_queue_size": 1},
-    # the motion gate's blobs stand in for the detector on every other tracked frame
-    "search": {"detect_every": 2},
+    # the motion gate's blobs stand in for the detector on every other tracked frame; after
+    # dropped frames the widened track window is covered two tiles a frame, not four
+    "search": {"detect_every": 2, "max_track_tiles": 2},
     # two gate crops, one batched call; no sweep tile: a ball at rest is not reported
     # until it moves, and then the gate finds it
     "motion": {"max_candidates": 2, "sweep_tiles_per_frame": 0},
