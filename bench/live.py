@@ -13,6 +13,13 @@ One model, one clip, four arms in one run, F1 at 4 px against the clip's labels:
 For (d) also: processed %, end-to-end p95 and detector p95. Issue 12's targets: >= 80%
 processed, e2e p95 <= 150 ms, F1 within 5 points of (c).
 
+Each arm runs the precision the product would pick for it: (c) and (d) through
+``build_timed_detector`` (``--precision auto``: a replay times the floats, a live run also
+the shipped INT8 QAT twin), (a) and (b) the float model as a user of rfdetr would. A
+grey-stack (motion) model is given stacked frames in every arm. The real model trained on
+train_00001's frames before ``--held-out-from`` (220), so the table scores those after it
+apart: (a) and (b) run only on them.
+
     .venv/bin/python -m bench.live                                   # badminton train_00001
     .venv/bin/python -m bench.live --weights perception/models/ball-nano-real.safetensors
     .venv/bin/python -m bench.live --arms c d --set detector.threads=1
@@ -35,10 +42,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from configs.app_config import AppConfig, load_config, parse_override, preset_path
+from perception.detector import Detector
 from perception.evaluate import EvalReport, evaluate_outputs
+from perception.frame_input import FrameStack, frame_input_of
 from perception.labels import read_labels
+from perception.options import FrameInput
 from perception.precision import resolve_precision
 from perception.result import BallState, FrameResult, TrackStatus
+from perception.weights import choose_weights
 from stream import app
 from stream.frame import BallTruth
 from stream.latency import LatencyLog
@@ -55,12 +66,15 @@ class Arm:
     """One arm's figures."""
 
     name: str
+    precision: str
     fps: float
     report: EvalReport
+    held_out: EvalReport
     processed: int
     frames: int
     e2e_p95_ms: float | None = None
     detector_p95_ms: float | None = None
+    processed_recall: float | None = None  # share of processed visible frames found at 4 px
 
 
 def read_frames(path: Path) -> list[NDArray[np.uint8]]:
@@ -68,7 +82,10 @@ def read_frames(path: Path) -> list[NDArray[np.uint8]]:
     import av
 
     with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+        return [
+            np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
+            for frame in container.decode(video=0)
+        ]
 
 
 def top_ball(detections: Any) -> BallState:
@@ -80,33 +97,57 @@ def top_ball(detections: Any) -> BallState:
     return BallState(TrackStatus.SEEN, (x0 + x1) / 2, (y0 + y1) / 2, 1.0)
 
 
-def naive_arm(model: Any, frames: list[NDArray[np.uint8]], truths: list[BallTruth]) -> Arm:
+def model_view(detector: Detector, frames: list[NDArray[np.uint8]]) -> list[NDArray[np.uint8]]:
+    """The frames as the model sees them: as they are, or grey-stacked for a motion model."""
+    if frame_input_of(detector) is not FrameInput.GREY_STACK:
+        return frames
+    stack = FrameStack()
+    return [stack.push(image) for image in frames]
+
+
+def scored(
+    outputs: list[BallState | None], truths: list[BallTruth], first: int, held_out_from: int
+) -> tuple[EvalReport, EvalReport]:
+    """All the arm's frames (from ``first``), and only those from ``held_out_from`` on."""
+    report = evaluate_outputs(outputs, truths[first : first + len(outputs)])
+    skip = max(held_out_from - first, 0)
+    held = evaluate_outputs(outputs[skip:], truths[first + skip : first + len(outputs)])
+    return report, held
+
+
+def naive_arm(
+    detector: Detector, frames: list[NDArray[np.uint8]], truths: list[BallTruth], first: int
+) -> Arm:
     """(a) predict on the whole frame + supervision annotators, one thread."""
     import supervision as sv
     import torch
 
+    model: Any = detector.model  # type: ignore[attr-defined]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     annotator = sv.BoxAnnotator()
     outputs: list[BallState | None] = []
     start = time.perf_counter()
-    for image in frames:
-        found = model.predict(image[:, :, ::-1].copy(), threshold=0.3)  # rfdetr wants RGB
+    for image, seen in zip(frames, model_view(detector, frames), strict=True):
+        found = model.predict(seen[:, :, ::-1].copy(), threshold=0.3)  # rfdetr wants RGB
         annotator.annotate(image.copy(), found)
         outputs.append(top_ball(found))
     seconds = time.perf_counter() - start
     torch.set_num_threads(threads)
-    report = evaluate_outputs(outputs, truths)
-    return Arm(
-        "(a) naive predict, whole frame", len(frames) / seconds, report, len(frames), len(frames)
-    )
+    report, held = scored(outputs, truths, first, first)
+    name = "(a) naive predict, whole frame"
+    return Arm(name, str(detector.precision), len(frames) / seconds, report, held,
+               len(frames), len(frames))  # fmt: skip
 
 
 def slicer_arm(
-    model: Any, resolution: int, frames: list[NDArray[np.uint8]], truths: list[BallTruth]
+    detector: Detector, frames: list[NDArray[np.uint8]], truths: list[BallTruth], first: int
 ) -> Arm:
     """(b) supervision InferenceSlicer at native tiles, top box per frame."""
     import supervision as sv
+
+    model: Any = detector.model  # type: ignore[attr-defined]
+    resolution = detector.resolution
 
     def callback(tile: NDArray[np.uint8]) -> Any:
         return model.predict(tile[:, :, ::-1].copy(), threshold=0.3)
@@ -116,12 +157,13 @@ def slicer_arm(
     )
     outputs: list[BallState | None] = []
     start = time.perf_counter()
-    for image in frames:
-        outputs.append(top_ball(slicer(image)))
+    for seen in model_view(detector, frames):
+        outputs.append(top_ball(slicer(seen)))
     seconds = time.perf_counter() - start
-    report = evaluate_outputs(outputs, truths)
+    report, held = scored(outputs, truths, first, first)
     name = f"(b) InferenceSlicer {resolution} px"
-    return Arm(name, len(frames) / seconds, report, len(frames), len(frames))
+    return Arm(name, str(detector.precision), len(frames) / seconds, report, held,
+               len(frames), len(frames))  # fmt: skip
 
 
 class _Collector:
@@ -138,7 +180,9 @@ class _Collector:
         """Nothing to release."""
 
 
-def ours_arm(name: str, config: AppConfig, detector: Any, truths: list[BallTruth]) -> Arm:
+def ours_arm(
+    name: str, config: AppConfig, detector: Detector, truths: list[BallTruth], held_out_from: int
+) -> Arm:
     """(c)/(d) the app itself, every source frame scored (a dropped frame is a miss)."""
     collector = _Collector()
     sources: list[RecordingSource] = []
@@ -153,36 +197,42 @@ def ours_arm(name: str, config: AppConfig, detector: Any, truths: list[BallTruth
     seconds = time.perf_counter() - start
     count = max(sources[0].produced, len(truths))
     outputs = [collector.balls.get(index) for index in range(count)]
-    report = evaluate_outputs(outputs, truths)
+    report, held = scored(outputs, truths, 0, held_out_from)
     stages = outcome.summary.stages
     e2e = stages.get(LatencyStage.END_TO_END)
     inference = stages.get(LatencyStage.INFERENCE)
     processed = len(collector.balls)
+    done = sorted(index for index in collector.balls if index < len(truths))
+    on_processed = evaluate_outputs([collector.balls[i] for i in done], [truths[i] for i in done])
     return Arm(
         name,
+        str(detector.precision),
         processed / seconds,
         report,
+        held,
         processed,
         count,
         e2e.p95_ms if e2e else None,
         inference.p95_ms if inference else None,
+        on_processed.recall,
     )
 
 
 def format_table(arms: Sequence[Arm]) -> str:
     """One row per arm."""
     lines = [
-        f"{'arm':34} {'fps':>6} {'processed':>11} {'P':>6} {'R':>6} {'F1@4px':>7} "
-        f"{'e2e p95':>8} {'det p95':>8}"
+        f"{'arm':34} {'prec':>5} {'fps':>6} {'processed':>11} {'P':>6} {'R':>6} {'F1@4px':>7} "
+        f"{'held-out':>8} {'R proc':>6} {'e2e p95':>8} {'det p95':>8}"
     ]
     for arm in arms:
         e2e = f"{arm.e2e_p95_ms:8.0f}" if arm.e2e_p95_ms is not None else f"{'-':>8}"
         det = f"{arm.detector_p95_ms:8.0f}" if arm.detector_p95_ms is not None else f"{'-':>8}"
         share = f"{arm.processed}/{arm.frames}"
+        proc = f"{arm.processed_recall:6.3f}" if arm.processed_recall is not None else f"{'-':>6}"
         report = arm.report
         lines.append(
-            f"{arm.name:34} {arm.fps:6.1f} {share:>11} {report.precision:6.3f} "
-            f"{report.recall:6.3f} {report.f1:7.3f} {e2e} {det}"
+            f"{arm.name:34} {arm.precision:>5} {arm.fps:6.1f} {share:>11} {report.precision:6.3f} "
+            f"{report.recall:6.3f} {report.f1:7.3f} {arm.held_out.f1:8.3f} {proc} {e2e} {det}"
         )
     return "\n".join(lines)
 
@@ -209,31 +259,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", default="live", help="preset of the live arm")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     parser.add_argument(
-        "--slow-frames", type=int, default=90, help="frames (a) and (b) run on (from the start)"
+        "--held-out-from",
+        type=int,
+        default=220,
+        help="first frame the model never trained on; (a) and (b) run from it",
+    )
+    parser.add_argument(
+        "--slow-frames", type=int, default=40, help="held-out frames (a) and (b) run on"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     replay = _config(args.clip, args.weights, "replay", args.set)
     live = _config(args.clip, args.weights, args.preset, args.set, **{"stream.realtime": True})
-    plan = resolve_precision(
-        live.detector.precision, live.detector.device, live.detector.int8_artifact
-    )
-    detector = app.build_detector(live, plan)
-    detector.warm_up()
+    weights = choose_weights(args.weights, "file").path
+    detectors = {
+        name: app.build_timed_detector(
+            config,
+            resolve_precision(
+                config.detector.precision, config.detector.device, config.detector.int8_artifact
+            ),
+            weights,
+            is_live=name == "live",
+        )
+        for name, config in (("replay", replay), ("live", live))
+    }
+    floats, live_detector = detectors["replay"][0], detectors["live"][0]
     frames = read_frames(args.clip)
     height, width = frames[0].shape[:2]
     truths = read_labels(args.clip.with_suffix(".csv"), width, height)
     arms: list[Arm] = []
-    slow = min(args.slow_frames, len(frames))
+    first = min(args.held_out_from, len(frames) - 1)
+    held = args.held_out_from
+    slow = frames[first : first + args.slow_frames]
     runs: dict[str, Callable[[], Arm]] = {
-        "a": lambda: naive_arm(detector.model, frames[:slow], truths[:slow]),
-        "b": lambda: slicer_arm(detector.model, detector.resolution, frames[:slow], truths[:slow]),
-        "c": lambda: ours_arm("(c) ours, replay (block)", replay, detector, truths),
-        "d": lambda: ours_arm(f"(d) ours, live ({args.preset})", live, detector, truths),
+        "a": lambda: naive_arm(floats, slow, truths, first),
+        "b": lambda: slicer_arm(floats, slow, truths, first),
+        "c": lambda: ours_arm("(c) ours, replay (block)", replay, floats, truths, held),
+        "d": lambda: ours_arm(f"(d) ours, live ({args.preset})", live, live_detector, truths, held),
     }
     print(
         f"clip {args.clip.name}: {len(frames)} frames {width}x{height}; weights {args.weights}; "
-        f"{plan.reason}; F1 at 4 px; {os.cpu_count()} CPUs; (a), (b) on the first {slow} frames"
+        f"replay {detectors['replay'][1].reason}; live {detectors['live'][1].reason}; "
+        f"F1 at 4 px; {os.cpu_count()} CPUs; held-out = frames {held}+ (the model never saw "
+        f"them); (a), (b) on the first {len(slow)} of those"
     )
     for name in args.arms:
         arms.append(runs[name]())
