@@ -29,7 +29,14 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from configs.app_config import MotionConfig, SearchConfig, TrackerConfig, load_config, preset_path
+from configs.app_config import (
+    MotionConfig,
+    SearchConfig,
+    TrackerConfig,
+    for_live,
+    load_config,
+    preset_path,
+)
 from perception.detections import Detections
 from perception.detector import Precision
 from perception.evaluate import EvalReport, run_eval
@@ -200,8 +207,8 @@ def compare(clip: Clip, faults: OracleFaults, resolution: int = 384) -> list[Row
         "track + motion gate": SearchConfig(
             live_tiles_per_frame=2, max_track_tiles=2, motion=gate, crop_sizes=crops
         ),
-        # configs/live.yaml as it ships: the gate's blobs stand in on every other tracked frame
-        "live preset (blobs between)": load_config(preset_path("live")).search.model_copy(
+        # a live run's search as it ships: the gate's blobs stand in on every other tracked frame
+        "live preset (blobs between)": for_live(load_config(preset_path("live"))).search.model_copy(
             update={"crop_sizes": crops}
         ),
     }
