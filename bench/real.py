@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.* when run as a script
 from bench.stillness import longest_still_run
-from configs.app_config import AppConfig, load_config, preset_path
+from configs.app_config import AppConfig, for_replay, load_config, preset_path
 from perception.dataset import LabelledFrame, clip_images, frames_from_yolo
 from perception.detector import Precision
 from perception.evaluate import EvalReport, run_eval
@@ -237,7 +237,11 @@ def main() -> int:
     if not root.is_dir():
         print(f"skipped: {root} is absent (the real footage lives in ../shared/data/real)")
         return 0
-    config = load_config(preset_path(args.config))
+    loaded = load_config(preset_path(args.config))
+    # as `ballwatch run`/`eval` decide: a real video gets the motion gate in replay; stills
+    # (no motion between unrelated pictures) and the synthetic match do not
+    video = for_replay(loaded, is_real=True)
+    config = for_replay(loaded)
     detector = detector_for(args.weights, config, args.threads, args.device)
     print(
         f"weights: {args.weights.name}; preset {args.config}; {args.device}, {args.threads} threads"
@@ -245,7 +249,7 @@ def main() -> int:
     print(row("sport", "clip", "frames", "P", "R", "F1@4px", "median px", "fps", "in training"))
     print(row(*["---"] * 9))
     if "clips" in parts:
-        clip_rows(detector, config, root, held_out_only=args.held_out_only)
+        clip_rows(detector, video, root, held_out_only=args.held_out_only)
     for sport, name, pattern, size, groups, held in STILLS if "stills" in parts else ():
         if args.held_out_only and not held:
             continue
@@ -257,7 +261,7 @@ def main() -> int:
         )  # fmt: skip
         sys.stdout.flush()
     if "static" in parts:
-        run, seen, frames = static_lock(detector, config, root)
+        run, seen, frames = static_lock(detector, video, root)
         verdict = "ok" if run < 30 else "LOCKED on a static object"
         print(
             f"\ntennis_atp video_input3 ({frames} frames, unlabelled): seen {seen}, longest "

@@ -65,6 +65,13 @@ def source_kind(config: AppConfig) -> SourceKind:
     return kind_from_uri(config.source)
 
 
+def settle_config(config: AppConfig, kind: SourceKind) -> AppConfig:
+    """The config this run goes with: a live run's (live source or ``--realtime``) or a replay's."""
+    if kind.is_live or config.stream.realtime:
+        return for_live(config)
+    return for_replay(config, is_real=kind is not SourceKind.SYNTH)
+
+
 def queue_settings(config: AppConfig, kind: SourceKind) -> QueueSettings:
     """Queue policy from the config, else from the source kind and ``realtime``."""
     stream = config.stream
@@ -263,7 +270,7 @@ def run(
     resources = _Resources()
     try:
         kind = source_kind(config)
-        config = for_live(config) if kind.is_live or config.stream.realtime else for_replay(config)
+        config = settle_config(config, kind)
         if control is None:
             control = PlaybackControl(
                 can_pause=not kind.is_live, hud_visible=config.overlay.show_hud
