@@ -46,3 +46,15 @@ def test_a_replay_keeps_the_detector_on_every_frame_and_no_gate() -> None:
     assert config.search.motion.enabled is False
     assert config.stream.frame_queue_size == 4
     assert config.tracker.lag_frames == 2
+
+
+def test_a_replay_of_real_footage_runs_the_motion_gate_unless_the_preset_says() -> None:
+    real = {"source": "match.mp4"}
+    config = for_replay(load_config(preset_path("replay"), real), is_real=True)
+    motion = config.search.motion
+    assert (motion.enabled, motion.max_candidates, motion.max_blob_px) == (True, 6, 64)
+    assert config.search.detect_every == 1  # a replay has the time: the detector every frame
+    off = for_replay(
+        load_config(preset_path("replay"), {**real, "search.motion.enabled": False}), is_real=True
+    )
+    assert off.search.motion.enabled is False
