@@ -69,6 +69,19 @@ def bundled_artifact(weights: Path) -> Path | None:
     return artifact if source.get("sha256") == file_sha256(weights) else None
 
 
+def existing_artifact(weights: Path, cache: Path | None = None) -> Path | None:
+    """The INT8 QAT artifact of ``weights`` that needs no build: shipped beside it, else cached.
+
+    None when neither exists (a cached one counts only with its sidecar: a build that
+    stopped half way leaves none).
+    """
+    shipped = bundled_artifact(weights)
+    if shipped is not None:
+        return shipped
+    cached = cached_artifact(weights, cache or cache_dir())
+    return cached if cached.is_file() and sidecar_path(cached).is_file() else None
+
+
 def ensure_int8_artifact(
     weights: Path,
     *,
@@ -89,14 +102,11 @@ def ensure_int8_artifact(
     Returns:
         The ``.onnx`` path (its sidecar beside it).
     """
-    shipped = bundled_artifact(weights)
-    if shipped is not None:
-        logger.info("INT8 QAT model of %s: %s (shipped beside it)", weights.name, shipped)
-        return shipped
+    found = existing_artifact(weights, cache)
+    if found is not None:
+        logger.info("INT8 QAT model of %s: %s", weights.name, found)
+        return found
     target = cached_artifact(weights, cache or cache_dir())
-    if target.is_file() and sidecar_path(target).is_file():
-        logger.info("INT8 QAT model of %s: %s (cached)", weights.name, target)
-        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     job_settings = settings or QatSettings()
     logger.warning(

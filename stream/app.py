@@ -17,11 +17,10 @@ from overlays.track_csv import TrackCsvOutput
 from overlays.web import WebView
 from overlays.window import WhenVisible, Window
 from perception.detector import Detector
-from perception.int8_cache import bundled_artifact, cache_dir, cached_artifact
+from perception.int8_cache import existing_artifact
 from perception.int8_switch import build_int8_builder, build_int8_switch, load_int8_detector
 from perception.precision import HardwareProbe, PrecisionPlan, resolve_precision
 from perception.precision_choice import allowed_precisions, choose_by_timing
-from perception.qat import sidecar_path
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.weights import choose_weights
@@ -65,9 +64,14 @@ def source_kind(config: AppConfig) -> SourceKind:
     return kind_from_uri(config.source)
 
 
+def is_live_run(config: AppConfig, kind: SourceKind) -> bool:
+    """A live source, or a replay paced like one (``--realtime``)."""
+    return kind.is_live or config.stream.realtime
+
+
 def settle_config(config: AppConfig, kind: SourceKind) -> AppConfig:
-    """The config this run goes with: a live run's (live source or ``--realtime``) or a replay's."""
-    if kind.is_live or config.stream.realtime:
+    """The config this run goes with: a live run's (:func:`is_live_run`) or a replay's."""
+    if is_live_run(config, kind):
         return for_live(config)
     return for_replay(config, is_real=kind is not SourceKind.SYNTH)
 
@@ -131,11 +135,7 @@ def auto_int8_artifact(
         return Path(configured)
     if not is_live or weights is None or weights.suffix != ".safetensors":
         return None
-    shipped = bundled_artifact(weights)
-    if shipped is not None:
-        return shipped
-    cached = cached_artifact(weights, cache_dir())
-    return cached if cached.is_file() and sidecar_path(cached).is_file() else None
+    return existing_artifact(weights)
 
 
 def build_timed_detector(
@@ -286,7 +286,7 @@ def run(
             outputs = build_outputs(config.output, source.fps or 30.0)
             weights = choose_weights(config.detector.weights, kind.value).path
             if detector is None:
-                is_live = kind.is_live or config.stream.realtime
+                is_live = is_live_run(config, kind)
                 detector, plan = build_timed_detector(config, plan, weights, is_live=is_live)
             int8_detector = load_int8_detector(config.detector, config.int8, detector, weights)
             builder = build_int8_builder(
