@@ -47,7 +47,7 @@ from perception.evaluate import EvalReport, evaluate_outputs
 from perception.frame_input import FrameStack, frame_input_of
 from perception.labels import read_labels
 from perception.options import FrameInput
-from perception.precision import resolve_precision
+from perception.precision import PrecisionPlan, resolve_precision
 from perception.result import BallState, FrameResult, TrackStatus
 from perception.weights import choose_weights
 from stream import app
@@ -237,6 +237,21 @@ def format_table(arms: Sequence[Arm]) -> str:
     return "\n".join(lines)
 
 
+def timed_detector(
+    config: AppConfig, weights: Path | None, *, is_live: bool
+) -> tuple[Detector, PrecisionPlan]:
+    """The detector ``ballwatch run`` would load for ``config`` (``auto``: the fastest here)."""
+    detector = config.detector
+    plan = resolve_precision(detector.precision, detector.device, detector.int8_artifact)
+    return app.build_timed_detector(config, plan, weights, is_live=is_live)
+
+
+def print_row(arms: list[Arm], arm: Arm) -> None:
+    """Keep ``arm`` and print its row as soon as it is measured."""
+    arms.append(arm)
+    print(format_table([arm]).splitlines()[-1], flush=True)
+
+
 def _config(clip: Path, weights: str, preset: str, sets: Sequence[str], **extra: Any) -> AppConfig:
     overrides: dict[str, Any] = {
         "source": str(clip),
@@ -272,18 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay = _config(args.clip, args.weights, "replay", args.set)
     live = _config(args.clip, args.weights, args.preset, args.set, **{"stream.realtime": True})
     weights = choose_weights(args.weights, "file").path
-    detectors = {
-        name: app.build_timed_detector(
-            config,
-            resolve_precision(
-                config.detector.precision, config.detector.device, config.detector.int8_artifact
-            ),
-            weights,
-            is_live=name == "live",
-        )
-        for name, config in (("replay", replay), ("live", live))
-    }
-    floats, live_detector = detectors["replay"][0], detectors["live"][0]
+    floats, replay_plan = timed_detector(replay, weights, is_live=False)
+    live_detector, live_plan = timed_detector(live, weights, is_live=True)
     frames = read_frames(args.clip)
     height, width = frames[0].shape[:2]
     truths = read_labels(args.clip.with_suffix(".csv"), width, height)
@@ -299,13 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(
         f"clip {args.clip.name}: {len(frames)} frames {width}x{height}; weights {args.weights}; "
-        f"replay {detectors['replay'][1].reason}; live {detectors['live'][1].reason}; "
+        f"replay {replay_plan.reason}; live {live_plan.reason}; "
         f"F1 at 4 px; {os.cpu_count()} CPUs; held-out = frames {held}+ (the model never saw "
         f"them); (a), (b) on the first {len(slow)} of those"
     )
     for name in args.arms:
-        arms.append(runs[name]())
-        print(format_table(arms[-1:]).splitlines()[-1], flush=True)
+        print_row(arms, runs[name]())
     print()
     print(format_table(arms))
     return 0

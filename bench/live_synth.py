@@ -19,11 +19,9 @@ from collections.abc import Sequence
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does, before torch loads
 
-from bench.live import Arm, format_table, ours_arm
+from bench.live import Arm, format_table, ours_arm, print_row, timed_detector
 from configs.app_config import load_config, preset_path
-from perception.precision import resolve_precision
 from perception.weights import choose_weights
-from stream import app
 from stream.synth import SynthMatch, parse_synth_uri
 
 SEEDS = (515151, 626262, 737373)  # never used in training or tuning
@@ -47,14 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for preset in args.presets:
             overrides = {"source": uri, "stream.realtime": True, "output.progress": False}
             config = load_config(preset_path(preset), overrides)
-            detector_config = config.detector
-            plan = resolve_precision(
-                detector_config.precision, detector_config.device, detector_config.int8_artifact
-            )
-            detector, _ = app.build_timed_detector(config, plan, weights, is_live=True)
+            detector, _ = timed_detector(config, weights, is_live=True)
             name = f"seed {seed} --realtime --config {preset}"
-            arms.append(ours_arm(name, config, detector, truths, 0))
-            print(format_table(arms[-1:]).splitlines()[-1], flush=True)
+            print_row(arms, ours_arm(name, config, detector, truths, 0))
     print()
     print(format_table(arms))
     return 0
