@@ -21,7 +21,7 @@ train_00001's frames before ``--held-out-from`` (220), so the table scores those
 apart: (a) and (b) run only on them.
 
     .venv/bin/python -m bench.live                                   # badminton train_00001
-    .venv/bin/python -m bench.live --weights perception/models/ball-nano-real.safetensors
+    .venv/bin/python -m bench.live --weights colour.safetensors      # default: the real model
     .venv/bin/python -m bench.live --arms c d --set detector.threads=1
 """
 
@@ -58,7 +58,6 @@ from stream.recording_source import RecordingSource
 from stream.source import FrameSource, SourceKind
 
 CLIP = Path(__file__).resolve().parents[2] / "shared/data/real/badminton_bwf/train_00001.mp4"
-SYNTH_WEIGHTS = "perception/models/ball-nano-synth.safetensors"
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen arms and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=CLIP, help="labelled .mp4 (CSV beside it)")
-    parser.add_argument("--weights", default=SYNTH_WEIGHTS)
+    parser.add_argument("--weights", default=None, help="default: the product's choice")
     parser.add_argument("--arms", nargs="+", default=["a", "b", "c", "d"])
     parser.add_argument("--preset", default="live", help="preset of the live arm")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
@@ -284,9 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    replay = _config(args.clip, args.weights, "replay", args.set)
-    live = _config(args.clip, args.weights, args.preset, args.set, **{"stream.realtime": True})
     weights = choose_weights(args.weights, "file").path
+    replay = _config(args.clip, str(weights), "replay", args.set)
+    live = _config(args.clip, str(weights), args.preset, args.set, **{"stream.realtime": True})
     floats, replay_plan = timed_detector(replay, weights, is_live=False)
     live_detector, live_plan = timed_detector(live, weights, is_live=True)
     frames = read_frames(args.clip)
@@ -303,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "d": lambda: ours_arm(f"(d) ours, live ({args.preset})", live, live_detector, truths, held),
     }
     print(
-        f"clip {args.clip.name}: {len(frames)} frames {width}x{height}; weights {args.weights}; "
+        f"clip {args.clip.name}: {len(frames)} frames {width}x{height}; weights {weights.name}; "
         f"replay {replay_plan.reason}; live {live_plan.reason}; "
         f"F1 at 4 px; {os.cpu_count()} CPUs; held-out = frames {held}+ (the model never saw "
         f"them); (a), (b) on the first {len(slow)} of those"

@@ -40,6 +40,9 @@ class StreamConfig(_Section):
     result_queue_size: int = Field(4, ge=1, le=1024)
     open_timeout_s: float = Field(10.0, gt=0, le=600)
     read_timeout_s: float = Field(5.0, gt=0, le=600)
+    decode_threads: int = Field(
+        0, ge=0, le=64, description="video decoder threads (files, streams); 0 = FFmpeg's choice"
+    )
     reconnect: ReconnectConfig = ReconnectConfig()
 
 

@@ -99,6 +99,7 @@ def open_configured_source(config: AppConfig, kind: SourceKind, log: LatencyLog)
         reconnect_initial_delay_s=stream.reconnect.initial_delay_s,
         reconnect_max_delay_s=stream.reconnect.max_delay_s,
         reconnect_max_attempts=stream.reconnect.max_attempts,
+        decode_threads=stream.decode_threads,
     )
     return open_source(config.source, kind, options, on_drop)
 

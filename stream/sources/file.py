@@ -25,11 +25,13 @@ class FileSource:
     and ends cleanly.
     """
 
-    def __init__(self, path: str, on_drop: SourceDropCallback) -> None:
+    def __init__(self, path: str, on_drop: SourceDropCallback, decode_threads: int = 0) -> None:
         self.path = path
         self._container = _open_file(path)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
+        if decode_threads > 0:  # 0: FFmpeg's choice (one per core)
+            self._stream.thread_count = decode_threads
         self._fps = stream_fps(self._stream)
         self._frame_count = self._stream.frames or None
         self._frames = decoded_frames(self._container, self._stream)
@@ -37,6 +39,11 @@ class FileSource:
         self._next_index = 0
         self._is_closed = False
         logger.info("opened %s: %d frames at %.3f fps", path, self._frame_count or -1, self._fps)
+
+    @property
+    def decode_threads(self) -> int:
+        """Threads the decoder was given (0: FFmpeg's choice)."""
+        return int(self._stream.codec_context.thread_count)
 
     @property
     def kind(self) -> SourceKind:

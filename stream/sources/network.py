@@ -46,6 +46,8 @@ class _Connection:
             raise SourceOpenError(msg)
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "SLICE"  # frame threading adds a frame of delay per thread
+        if options.decode_threads > 0:  # 0: FFmpeg's choice (one per core)
+            self.stream.thread_count = options.decode_threads
         self.frames = decoded_frames(self.container, self.stream)
         self.has_keyframe = False
         self.pts_offset: float | None = None

@@ -26,7 +26,7 @@ def open_source(
     Args:
         uri: file path, ``file://`` URL, camera index, ``/dev/videoN``, stream URL or ``synth:``.
         kind: force a kind; None derives it from the URI.
-        options: timeouts and reconnect backoff (live sources).
+        options: timeouts and reconnect backoff (live sources), decoder threads.
         on_drop: told about frames the source itself drops (stale or undecodable); may be
             called from the camera reader thread.
 
@@ -44,4 +44,4 @@ def open_source(
     if kind is SourceKind.NETWORK:
         return NetworkSource(uri, options, on_drop)
     path = unquote(urlparse(uri).path) if uri.startswith("file://") else uri
-    return FileSource(path, on_drop)
+    return FileSource(path, on_drop, options.decode_threads)

@@ -150,6 +150,20 @@ def test_file_source_reads_every_frame_in_order(tmp_path: Path, drops: Drops) ->
     assert drops == []
 
 
+def test_decode_threads_reach_the_decoder_and_change_no_pixel(tmp_path: Path) -> None:
+    path = write_mp4(tmp_path / "clip.mp4", frames=12)
+
+    one = open_source(str(path), None, SourceOptions(decode_threads=1), ignore_drop)
+    default = open_source(str(path), None, SourceOptions(), ignore_drop)
+
+    assert isinstance(one, FileSource)
+    assert isinstance(default, FileSource)
+    single, threaded = read_all(one), read_all(default)
+    assert one.decode_threads == 1
+    assert len(single) == len(threaded) == 12
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(single, threaded, strict=True))
+
+
 def test_file_url_opens_the_file(tmp_path: Path) -> None:
     path = write_mp4(tmp_path / "my clip.mp4", frames=5)
 
