@@ -209,7 +209,7 @@ def test_show_opens_a_window_with_the_overlay_and_q_quits_cleanly(
         window = str(_wait_for("the window", window_up, 600))
         geometry = _geometry(display, window)
         assert geometry[2:] == (WIDTH, HEIGHT)  # the frame at its own size, no toolbar
-        # once the ball is in play (a ball at rest at the kick-off is not reported): one
+        # once the ball is in play (a ball at rest may not be reported yet): one
         # picture with the HUD, then f hides it (the panel may cover the ball), then pause
         _wait_for("frame 30 in the track file", lambda: _rows(track) >= 30, 600)
         shots = [_screenshot(display, geometry, tmp_path / "running.png")]

@@ -24,9 +24,10 @@ Design, for a ball that moves more than its own size per frame and reverses at e
   within reach follows in the next ``confirm_frames`` frames; lone false positives never
   show.
 - **Static clutter**: a candidate whose pixels did not change over the last frames
-  (``moving`` from :mod:`perception.change`: a logo, a light, a line end) never starts a
-  track and never counts as a hit. Inside the gate it is taken only while the tracked
-  ball moves less than ``still_ball_px`` per frame (a ball at rest before a serve); a
+  (``moving`` from :mod:`perception.change`: a logo, a light, a line end) never counts as
+  a hit, and starts a track only when the detector scores it ``rest_confidence`` or more
+  (a ball at rest before a kick-off), behind any moving candidate. Inside the gate it is
+  taken only while the tracked ball moves less than ``still_ball_px`` per frame; a
   faster ball always changes the pixels under it, so a static candidate there means the
   track followed clutter, and it ends at once. Spots where detections keep landing
   (``clutter_frames`` within ``clutter_radius_px``) are removed too, which ends a slow

@@ -2,8 +2,9 @@
 
 Owns :class:`SeedPool`. With no track, a detection starts one only when a second
 detection within reach (the ball's top speed, at most ``max_jump_px``) follows in the next
-``confirm_frames`` frames, so lone false positives never show. A candidate whose pixels
-did not change, or that scores under ``acquire_confidence``, never becomes a seed.
+``confirm_frames`` frames, so lone false positives never show. A candidate that scores
+under ``acquire_confidence`` never becomes a seed; one whose pixels did not change (a logo,
+or a ball at rest) only with ``rest_confidence`` (:meth:`SeedPool.may_seed`).
 """
 
 from __future__ import annotations
@@ -46,39 +47,50 @@ class SeedPool:
             for index, (center, score) in enumerate(
                 zip(candidates.centers, candidates.scores, strict=True)
             )
-            if index != skip
-            and candidates.moving[index]
-            and score >= self._config.acquire_confidence
+            if index != skip and self.may_seed(float(score), bool(candidates.moving[index]))
         )
+
+    def may_seed(self, score: float, moving: bool) -> bool:
+        """Whether a candidate may start a track: the one place deciding it.
+
+        A moving candidate needs ``acquire_confidence``. One whose pixels did not change needs
+        ``rest_confidence``: a ball at rest (before a serve, at a kick-off) is found only by
+        what it looks like, and so is a logo or a light; a score that high is the detector
+        being sure. Static clutter the detector is sure of is still ended by the clutter spots
+        (``clutter_frames`` detections in one place), so it never shows for long.
+        """
+        if moving:
+            return score >= self._config.acquire_confidence
+        return score >= self._config.rest_confidence
 
     def confirmed(self, candidates: Candidates) -> tuple[int, TrackPoint] | None:
         """The candidate an earlier seed within reach confirms, with that seed.
 
-        Of the confirmed pairs, the one whose weaker score is highest wins (then the
-        nearer): the detector's ball outscores the moving players' shoes and heads that
-        also get confirmed. A candidate whose pixels did not change never starts a track
-        (a logo; also a ball at rest, acquired once it moves and followed to rest).
+        A moving pair beats a static one (a ball in flight before a logo the detector is
+        sure of); then the one whose weaker score is highest wins (then the nearer): the
+        detector's ball outscores the moving players' shoes and heads that also get
+        confirmed. A candidate whose pixels did not change starts a track only above
+        ``rest_confidence`` (see :meth:`may_seed`).
 
         Returns:
             ``(candidate index, seed)``, or None when no candidate is confirmed.
         """
         t_s = candidates.t_s
-        best: tuple[float, float, int, TrackPoint] | None = None
-        minimum = self._config.acquire_confidence
+        best: tuple[tuple[bool, float, float], int, TrackPoint] | None = None
         for index, center in enumerate(candidates.centers):
             score = float(candidates.scores[index])
-            if not candidates.moving[index] or score < minimum:
-                continue  # static clutter and weak candidates never start a track
+            moving = bool(candidates.moving[index])
+            if not self.may_seed(score, moving):
+                continue  # weak candidates (and static ones below rest_confidence)
             for seed in self._seeds:
                 distance = math.hypot(center[0] - seed.x, center[1] - seed.y)
                 reach = min(
                     self._config.max_speed_px_s * (t_s - seed.t_s), self._config.max_jump_px
                 )
-                rank = min(score, seed.confidence)
-                is_better = best is None or (rank, -distance) > (best[0], -best[1])
-                if seed.t_s < t_s and distance <= reach and is_better:
-                    best = (rank, distance, index, seed)
+                rank = (moving, min(score, seed.confidence), -distance)
+                if seed.t_s < t_s and distance <= reach and (best is None or rank > best[0]):
+                    best = (rank, index, seed)
         if best is None:
             return None
-        _, _, index, seed = best
+        _, index, seed = best
         return index, seed

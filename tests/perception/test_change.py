@@ -11,7 +11,7 @@ from configs.app_config import SearchConfig, TrackerConfig
 from perception.change import CandidateChange
 from perception.detections import Detections
 from perception.detector import Precision
-from perception.result import TrackStatus
+from perception.result import BallState, TrackStatus
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.tracker import BallTracker
@@ -101,6 +101,7 @@ class _LogoFirstDetector:
 
 
 def test_the_moving_ball_is_tracked_from_the_start_not_the_higher_scored_logo() -> None:
+    """The logo (0.9) is over rest_confidence too: a moving pair still wins acquisition."""
     detector = _LogoFirstDetector()
     search = BallSearch(detector, SearchConfig(), clock=StepClock())
     run = SearchAndTrack(search, BallTracker(TrackerConfig(lag_frames=0)), detector)
@@ -142,3 +143,46 @@ def test_weak_moving_candidates_neither_start_a_track_nor_take_it_over_as_a_hit(
         np.hypot(s.x - ball(i)[0], s.y - ball(i)[1]) < 1.5 for i, s in enumerate(states[2:20], 2)
     )
     assert all(s.status is not TrackStatus.SEEN for s in states[20:])  # never the shoe
+
+
+def _seen_runs(states: Sequence[BallState]) -> list[int]:
+    """Lengths of the runs of consecutive ``seen`` frames."""
+    runs, length = [], 0
+    for state in states:
+        length = length + 1 if state.status is TrackStatus.SEEN else 0
+        if length == 1:
+            runs.append(0)
+        if length:
+            runs[-1] = length
+    return runs
+
+
+def test_a_ball_at_rest_the_detector_is_sure_of_is_reported_only_with_rest_confidence() -> None:
+    """A ball waiting for the kick-off: its pixels never change, the detector scores it 0.85."""
+    at_rest = Detections.from_lists([[637.0, 429.0, 643.0, 435.0]], [0.85])
+    still = np.zeros(1, dtype=bool)
+
+    def run(config: TrackerConfig) -> list[BallState]:
+        tracker = BallTracker(config)
+        return [tracker.update(at_rest, i / FPS, (1280, 720), still) for i in range(12)]
+
+    off = run(TrackerConfig(lag_frames=0, rest_confidence=1.0))
+    assert all(state.status is TrackStatus.LOST for state in off)
+    sure = run(TrackerConfig(lag_frames=0))  # the default rest_confidence, 0.7
+    assert all(state.status is TrackStatus.SEEN for state in sure[1:])  # from its confirmation
+    assert all(np.hypot(s.x - 640, s.y - 432) < 0.5 for s in sure[1:])
+    doubtful = run(TrackerConfig(lag_frames=0, rest_confidence=0.9))
+    assert all(state.status is TrackStatus.LOST for state in doubtful)
+
+
+def test_a_logo_the_detector_is_sure_of_shows_no_longer_than_the_clutter_frames() -> None:
+    """rest_confidence lets a confident static thing start a track; the clutter spot ends it."""
+    logo = Detections.from_lists([[1097.0, 57.0, 1103.0, 63.0]], [0.95])
+    still = np.zeros(1, dtype=bool)
+    config = TrackerConfig(lag_frames=0, rest_confidence=0.8, clutter_frames=15)
+    tracker = BallTracker(config)
+    states = [tracker.update(logo, i / FPS, (1280, 720), still) for i in range(90)]
+
+    assert _seen_runs(states)  # it is taken for a ball at rest at first...
+    assert max(_seen_runs(states)) <= config.clutter_frames  # ...then for clutter
+    assert all(state.status is TrackStatus.LOST for state in states[config.clutter_frames + 1 :])
