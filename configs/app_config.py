@@ -214,6 +214,10 @@ LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     # one frame (33 ms at 30 fps) of smoothing instead of two
     "tracker": {"lag_frames": 1},
 }
+# Not in LIVE_DEFAULTS: detector.threads and stream.decode_threads stay 0 (the libraries'
+# choice). bench/live_threads.py, 1/2 detector threads x 1/FFmpeg's decoder threads, two runs
+# each: 273-288 of 317 frames processed and e2e p95 122-141 ms for all four; decoding a 720p
+# frame takes 2.5-2.8 ms, so the decoder does not starve the detector on two cores.
 
 
 def _unset(section: BaseModel, values: dict[str, Any]) -> dict[str, Any]:
