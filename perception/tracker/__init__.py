@@ -17,6 +17,10 @@ Design, for a ball that moves more than its own size per frame and reverses at e
   segment starts there, re-acquiring the ball on the frame after the hit. If the ball
   shows up on the old path within ``confirm_frames`` instead, the "hit" was a false
   positive and the old track is restored.
+- **Blur streaks**: a ball faster than ``streak_speed_px`` a frame is a streak the
+  detector often boxes at both ends; a second box in the gate along the path, closer than
+  a frame's travel, makes the ball the middle of the two
+  (:func:`~perception.tracker.candidates.streak_centre`).
 - **Coasting**: up to ``max_coast_frames`` misses keep the track; a position is reported
   as ``predicted`` only when its uncertainty is small and it lies in the frame, else as
   ``lost``: a wrong position costs precision, a missing one only recall.

@@ -32,6 +32,7 @@ from perception.tracker.candidates import (
     ChoiceKind,
     best_in_gate,
     is_static_in_gate,
+    streak_centre,
 )
 from perception.tracker.motion_fit import MotionErrors, MotionFit, fit_motion
 from perception.tracker.seeds import SeedPool
@@ -327,9 +328,12 @@ class BallTracker:
     def _accept(
         self, candidates: Candidates, choice: Choice, fit: MotionFit, spread: float
     ) -> TrackerStep:
-        center = candidates.centers[choice.index]
         score = float(candidates.scores[choice.index])
-        point = TrackPoint(candidates.t_s, float(center[0]), float(center[1]), score)
+        if choice.kind is ChoiceKind.GATED:
+            x, y = streak_centre(candidates, choice.index, fit, spread, self._config)
+        else:
+            x, y = (float(v) for v in candidates.centers[choice.index])
+        point = TrackPoint(candidates.t_s, x, y, score)
         previous = self._segment[-1]
         innovation = math.hypot(point.x - fit.x, point.y - fit.y)
         is_break = choice.kind is ChoiceKind.JUMP or (

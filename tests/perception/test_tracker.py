@@ -297,3 +297,46 @@ def test_tracker_meets_the_targets_on_real_badminton_motion(real_data: Path) -> 
     assert np.mean([row.median_error_px for row in rows]) <= 3.0
     assert np.mean([row.bridged_median_px for row in rows]) <= 6.0
     assert min(row.bridged for row in rows) >= 20  # gaps are bridged, not skipped
+
+
+def _streak_frames(
+    speed: float, *, across: bool = False
+) -> tuple[list[Detections], list[tuple[float, float]]]:
+    """A ball crossing at ``speed`` px a frame, boxed at both ends of its 14 px blur streak.
+
+    The end the detector is surer of alternates, as on the synthetic match. ``across``: the
+    second box is beside the ball (across the path), not along it.
+    """
+    frames, truths = [], []
+    for index in range(20):
+        x, y = 100.0 + speed * index, 400.0
+        ends = [(x, y + 7), (x, y - 7)] if across else [(x + 7, y), (x - 7, y)]
+        scores = [0.8, 0.6] if index % 2 else [0.6, 0.8]
+        boxes = [[cx - 4, cy - 4, cx + 4, cy + 4] for cx, cy in ends]
+        frames.append(Detections.from_lists(boxes, scores))
+        truths.append((x, y))
+    return frames, truths
+
+
+def test_a_fast_blurred_ball_boxed_at_both_ends_is_at_the_middle() -> None:
+    frames, truths = _streak_frames(50.0)
+    states = feed(online(), frames)
+    errors = [np.hypot(s.x - x, s.y - y) for s, (x, y) in zip(states, truths, strict=True)]
+    assert all(s.status is TrackStatus.SEEN for s in states[1:])
+    assert max(errors[4:]) < 1.5  # once the path is known
+    off = feed(online(streak_speed_px=0.0), frames)
+    off_errors = [np.hypot(s.x - x, s.y - y) for s, (x, y) in zip(off, truths, strict=True)]
+    assert np.median(off_errors[4:]) > 3.0  # one end or the other without the rule
+
+
+def test_two_boxes_across_the_path_or_on_a_slow_ball_are_not_a_streak() -> None:
+    for frames, truths in (_streak_frames(50.0, across=True), _streak_frames(5.0)):
+        states = feed(online(), frames)
+        seen = [s for s in states[4:] if s.status is TrackStatus.SEEN]
+        assert seen
+        # each report is on one of the two boxes, 7 px from the middle, not between them
+        assert all(
+            abs(np.hypot(s.x - x, s.y - y) - 7.0) < 2.5
+            for s, (x, y) in zip(states[4:], truths[4:], strict=True)
+            if s.status is TrackStatus.SEEN
+        )
