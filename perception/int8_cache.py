@@ -52,6 +52,11 @@ def cached_artifact(weights: Path, cache: Path) -> Path:
     return cache / "int8" / f"{weights.stem}-{file_sha256(weights)[:16]}-int8-qat.onnx"
 
 
+def is_complete(artifact: Path) -> bool:
+    """Whether ``artifact`` is there with its sidecar (a build that stopped half way has none)."""
+    return artifact.is_file() and sidecar_path(artifact).is_file()
+
+
 def bundled_artifact(weights: Path) -> Path | None:
     """The QAT artifact shipped beside ``weights`` (``<stem>.int8-qat.onnx``), if it is theirs.
 
@@ -60,7 +65,7 @@ def bundled_artifact(weights: Path) -> Path | None:
     weights' SHA-256; a stale twin is ignored, and the cache or a build is used instead.
     """
     artifact = weights.with_name(f"{weights.stem}.int8-qat.onnx")
-    if not (artifact.is_file() and sidecar_path(artifact).is_file()):
+    if not is_complete(artifact):
         return None
     try:
         source = read_sidecar(artifact).source
@@ -72,14 +77,13 @@ def bundled_artifact(weights: Path) -> Path | None:
 def existing_artifact(weights: Path, cache: Path | None = None) -> Path | None:
     """The INT8 QAT artifact of ``weights`` that needs no build: shipped beside it, else cached.
 
-    None when neither exists (a cached one counts only with its sidecar: a build that
-    stopped half way leaves none).
+    None when neither exists (a cached one counts only when :func:`is_complete`).
     """
     shipped = bundled_artifact(weights)
     if shipped is not None:
         return shipped
     cached = cached_artifact(weights, cache or cache_dir())
-    return cached if cached.is_file() and sidecar_path(cached).is_file() else None
+    return cached if is_complete(cached) else None
 
 
 def ensure_int8_artifact(

@@ -29,9 +29,14 @@ from perception.budget import BudgetRule, Decision, RollingBudgetCheck, Verdict,
 from perception.detector import Detector, Precision
 from perception.errors import DetectorLoadError
 from perception.frame_input import frame_input_of
-from perception.int8_cache import Int8Builder, cache_dir, cached_artifact, ensure_int8_artifact
+from perception.int8_cache import (
+    Int8Builder,
+    cache_dir,
+    cached_artifact,
+    ensure_int8_artifact,
+    is_complete,
+)
 from perception.options import QatSettings
-from perception.qat import sidecar_path
 from stream.latency import LatencyLog, LatencyRecord, LogEntry, RunEvent
 
 logger = logging.getLogger(__name__)
@@ -276,7 +281,7 @@ def load_int8_detector(
     artifact = detector.int8_artifact
     if artifact is None and _can_build(int8, float_detector, weights) and weights is not None:
         cached = cached_artifact(weights, cache_dir())
-        if not (cached.is_file() and sidecar_path(cached).is_file()):
+        if not is_complete(cached):
             return None  # made by the builder the first time the budget asks for INT8
         artifact = str(cached)
     if artifact is None:
