@@ -210,11 +210,15 @@ def run_dataset(args: argparse.Namespace) -> int:
             "clips named <clip>_<frame>; --tracknet is not supported with it"
         )
         raise DatasetError(msg)
-    recipe = CropRecipe(
-        resolution=args.resolution,
-        min_box_px=args.min_box_px,
-        negatives_per_positive=args.negatives,
-    )
+    try:
+        recipe = CropRecipe(
+            resolution=args.resolution,
+            min_box_px=args.min_box_px,
+            negatives_per_positive=args.negatives,
+            paste_at_rest=args.paste_at_rest,
+        )
+    except ValueError as exc:  # a resolution, box size or share out of range
+        raise DatasetError(str(exc)) from exc
     report = build(args, recipe)
     for split in Split:
         logger.info(

@@ -105,6 +105,10 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--paste", type=int, default=0, metavar="N", help="N pasted-ball crops")
     parser.add_argument(
+        "--paste-at-rest", type=float, default=0.0, metavar="SHARE",
+        help="share of pasted balls at rest in every picture of a grey stack (default 0: moving)",
+    )  # fmt: skip
+    parser.add_argument(
         "--still-negatives", type=int, default=0, metavar="N",
         help="N ball-free crops over still clutter (scoreboards, logos, lines)",
     )  # fmt: skip

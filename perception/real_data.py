@@ -141,7 +141,9 @@ def paste_into(
     """Paste one rendered ball at a random place of ``crop``; returns the crop and its label.
 
     On a grey-stacked crop the ball moves: it is pasted into each picture of the stack one
-    random step further along a straight line (:func:`paste_moving`).
+    random step further along a straight line (:func:`paste_moving`), except with
+    probability ``recipe.paste_at_rest``, where it lies at the same place in every picture
+    (a shuttle on the floor, a ball before a serve).
     """
     sprite = render_sprite(draw_style(rng, brightness), rng)
     size = crop.shape[0]
@@ -150,7 +152,9 @@ def paste_into(
     box = recipe.box_px(sprite.diameter_px / 2.0)
     if frame_input is FrameInput.GREY_STACK:
         angle = rng.uniform(0.0, 2.0 * math.pi)
-        step = rng.uniform(*_STEP_PX)
+        # no draw at 0: the same seed builds the same crops as before the option existed
+        at_rest = recipe.paste_at_rest
+        step = 0.0 if at_rest > 0 and rng.random() < at_rest else rng.uniform(*_STEP_PX)
         image = paste_moving(crop, sprite, (x, y), (step * math.cos(angle), step * math.sin(angle)))
         return image, CropBall(x, y, box)
     return paste(crop, sprite, x, y), CropBall(x, y, box)
@@ -188,7 +192,7 @@ def pasted_samples(
 
     Backgrounds come from labelled frames (a window far from the real ball) and, when given,
     from the still parts of unlabelled clips, in equal shares. ``frame_input`` says what the
-    frames are (grey stacks get a moving ball).
+    frames are (grey stacks get a moving ball, or with ``recipe.paste_at_rest`` one at rest).
     """
     rng = np.random.default_rng(seed)
     size = recipe.resolution

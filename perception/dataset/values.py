@@ -39,6 +39,8 @@ class CropRecipe:
         extra_balls_max: at most this many extra ball copies pasted into a positive
             crop (only where the ball's radius is known); more positives per crop give
             the matcher more signal per step.
+        paste_at_rest: share of pasted balls lying at the same place in every picture of
+            a grey stack (a shuttle on the floor, a ball before a serve); the others move.
     """
 
     resolution: int = 128
@@ -47,6 +49,7 @@ class CropRecipe:
     negatives_per_positive: float = 0.3
     hard_negative_share: float = 0.5
     extra_balls_max: int = 0
+    paste_at_rest: float = 0.0
 
     def __post_init__(self) -> None:
         if self.resolution < 32 or self.resolution % 32:
@@ -57,6 +60,9 @@ class CropRecipe:
                 "CropRecipe box sizes must be > 0, but got "
                 f"min_box_px={self.min_box_px}, default_box_px={self.default_box_px}"
             )
+            raise ValueError(msg)
+        if not 0.0 <= self.paste_at_rest <= 1.0:
+            msg = f"--paste-at-rest must be a share from 0 to 1, but got {self.paste_at_rest}"
             raise ValueError(msg)
 
     def box_px(self, radius_px: float) -> float:

@@ -24,7 +24,7 @@ from perception.dataset_cli import labelled_frames, run_dataset
 from perception.detections import Detections
 from perception.frame_input import FrameStack, as_input, frame_input_of, median_change, stack
 from perception.options import FrameInput, add_dataset_arguments
-from perception.real_data import paste_moving
+from perception.real_data import paste_into, paste_moving
 from perception.search import BallSearch
 from stream.frame import Frame
 from tests.fakes import WhiteBoxDetector
@@ -111,6 +111,48 @@ def test_a_pasted_moving_ball_is_one_step_further_back_in_each_older_picture() -
         assert len(xs) > 0
         assert abs(xs.mean() - x) <= 1.0
         assert abs(ys.mean() - y) <= 1.0
+
+
+def centres_per_picture(stacked: NDArray[np.uint8], value: int) -> list[tuple[float, float]]:
+    """Where each picture of a grey stack differs from its flat ``value`` background."""
+    centres = []
+    for k in range(stacked.shape[2]):
+        ys, xs = np.nonzero(np.abs(stacked[:, :, k].astype(np.int16) - value) > 20)
+        assert len(xs) > 0, f"no ball in picture {k}"
+        centres.append((float(xs.mean()), float(ys.mean())))
+    return centres
+
+
+@pytest.mark.parametrize("at_rest", [0.0, 1.0])
+def test_a_ball_pasted_at_rest_lies_at_its_label_in_every_picture(at_rest: float) -> None:
+    background = np.full((64, 64, 3), 60, np.uint8)
+    recipe = CropRecipe(resolution=64, paste_at_rest=at_rest)
+
+    stack = FrameInput.GREY_STACK
+    stacked, ball = paste_into(background, recipe, np.random.default_rng(3), 1.0, stack)
+    again, same = paste_into(background, recipe, np.random.default_rng(3), 1.0, stack)
+
+    assert np.array_equal(stacked, again)  # deterministic per seed
+    assert same == ball
+    centres = centres_per_picture(stacked, 60)
+    assert abs(centres[0][0] - ball.x) <= 1.5
+    assert abs(centres[0][1] - ball.y) <= 1.5
+    travel = max(np.hypot(x - centres[0][0], y - centres[0][1]) for x, y in centres[1:])
+    if at_rest:
+        assert travel <= 0.5
+    else:
+        assert travel >= 1.5  # a moving paste steps at least 2 px a picture
+
+
+def test_dataset_refuses_a_share_at_rest_outside_0_to_1(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_dataset_arguments(parser)
+    args = parser.parse_args(
+        ["--out", str(tmp_path / "d"), "--synth", "1", "--paste-at-rest", "1.5"]
+    )
+
+    with pytest.raises(DatasetError, match="--paste-at-rest"):
+        run_dataset(args)
 
 
 class StackSeeingDetector(WhiteBoxDetector):
