@@ -104,7 +104,12 @@ _STREAK_COS = math.cos(math.radians(20.0))
 
 
 def streak_centre(
-    candidates: Candidates, index: int, fit: MotionFit, spread: float, config: TrackerConfig
+    candidates: Candidates,
+    index: int,
+    fit: MotionFit,
+    spread: float,
+    config: TrackerConfig,
+    frames_per_interval: float = 1.0,
 ) -> tuple[float, float]:
     """The chosen candidate's centre, or the middle of the streak it is one end of.
 
@@ -114,8 +119,15 @@ def streak_centre(
     tracker taking either end, 5-10 px off). So when another candidate inside the gate lies
     along the path (its offset within 20 degrees of the velocity) and closer than one
     frame's travel, the ball is the middle of the two (the surest such partner).
+
+    "A frame" is one frame of the source: a streak is what the ball travels while one
+    picture is exposed. ``fit``'s velocity is per *typical interval between the frames the
+    tracker got*, which is ``frames_per_interval`` source frames when a live run drops
+    frames; with drops taken for frames, the gate's ghost blob of a ball at 14 px a frame
+    (21 px behind it, two frames per interval) was taken for the streak's other end, and
+    the ball reported 7-17 px off (live synth seed 737373).
     """
-    speed = math.hypot(fit.vx, fit.vy)
+    speed = math.hypot(fit.vx, fit.vy) / max(frames_per_interval, 1.0)
     chosen = candidates.centers[index]
     if config.streak_speed_px <= 0 or speed < config.streak_speed_px:
         return float(chosen[0]), float(chosen[1])

@@ -73,6 +73,7 @@ class BallTracker:
         self._intervals: deque[float] = deque(maxlen=_INTERVAL_HISTORY)
         self._last_t: float | None = None
         self._origin_t: float | None = None
+        self._shortest_interval: float | None = None
         self._misses = 0
         self._backup: _Backup | None = None
         self._cadence = FrameCadence()
@@ -97,6 +98,7 @@ class BallTracker:
         self._intervals.clear()
         self._last_t = None
         self._origin_t = None
+        self._shortest_interval = None
         self._cadence.reset()
         self._clutter.reset()
 
@@ -111,6 +113,18 @@ class BallTracker:
         if not self._intervals:
             return _DEFAULT_INTERVAL_S
         return float(np.median(self._intervals))
+
+    @property
+    def frames_per_interval(self) -> float:
+        """Source frames in a typical interval: the typical over the shortest one seen.
+
+        Dropped frames (a live run behind its source) lengthen the gaps between the frames
+        the tracker gets; the shortest gap since the last reset is one source frame. 1.0
+        before any.
+        """
+        if self._shortest_interval is None:
+            return 1.0
+        return max(self.frame_interval_s / self._shortest_interval, 1.0)
 
     @property
     def repeat_pattern(self) -> tuple[int, int] | None:
@@ -231,6 +245,8 @@ class BallTracker:
                 self._seeds.clear()
             elif step > 0:
                 self._intervals.append(step)
+                shortest = self._shortest_interval
+                self._shortest_interval = step if shortest is None else min(shortest, step)
         self._last_t = t_s
         if self._origin_t is None:
             self._origin_t = t_s
@@ -330,7 +346,9 @@ class BallTracker:
     ) -> TrackerStep:
         score = float(candidates.scores[choice.index])
         if choice.kind is ChoiceKind.GATED:
-            x, y = streak_centre(candidates, choice.index, fit, spread, self._config)
+            x, y = streak_centre(
+                candidates, choice.index, fit, spread, self._config, self.frames_per_interval
+            )
         else:
             x, y = (float(v) for v in candidates.centers[choice.index])
         point = TrackPoint(candidates.t_s, x, y, score)

@@ -329,6 +329,24 @@ def test_a_fast_blurred_ball_boxed_at_both_ends_is_at_the_middle() -> None:
     assert np.median(off_errors[4:]) > 3.0  # one end or the other without the rule
 
 
+def test_with_frames_dropped_a_ghost_a_frame_and_a_half_behind_is_not_the_streak_end() -> None:
+    # a live run processing every other source frame (one consecutive pair now and then):
+    # the ball at 14 px a source frame, the motion gate's ghost blob 21 px behind it
+    tracker = online()
+    frames = [0, 1, *range(3, 41, 2)]
+    states = []
+    for frame in frames:
+        x, y = 100.0 + 14.0 * frame, 400.0
+        boxes = [[x - 4, y - 4, x + 4, y + 4], [x - 23, y - 2, x - 19, y + 2]]
+        states.append(
+            (tracker.update(Detections.from_lists(boxes, [0.6, 0.5]), frame / FPS, SIZE), x)
+        )
+    seen = [(s, x) for s, x in states[4:] if s.status is TrackStatus.SEEN]
+    assert len(seen) >= 10
+    assert all(abs(s.x - x) < 1.5 for s, x in seen)  # on the ball, not between it and the ghost
+    assert tracker.frames_per_interval == pytest.approx(2.0)
+
+
 def test_two_boxes_across_the_path_or_on_a_slow_ball_are_not_a_streak() -> None:
     for frames, truths in (_streak_frames(50.0, across=True), _streak_frames(5.0)):
         states = feed(online(), frames)
