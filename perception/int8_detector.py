@@ -29,6 +29,7 @@ from perception.errors import DetectorLoadError
 from perception.options import FrameInput
 from perception.qat import INPUT_NAME, OUTPUT_NAMES, Int8Sidecar, read_sidecar
 from perception.rfdetr_detector import ball_detections, input_batch
+from perception.rfdetr_detector.models import VARIANTS, patch_px
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,12 @@ class Int8Detector:
     def resolution(self) -> int:
         """Side in pixels of the square input the graph was exported at."""
         return self._resolution
+
+    @property
+    def patch_px(self) -> int:
+        """Side in pixels of one ViT patch of the model it was made from (0: not said)."""
+        size = self._sidecar.source.get("size") if self._sidecar else None
+        return patch_px(str(size)) if size in VARIANTS else 0
 
     @property
     def precision(self) -> Precision:

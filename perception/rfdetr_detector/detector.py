@@ -154,6 +154,11 @@ class RfDetrDetector:
         return self._resolution
 
     @property
+    def patch_px(self) -> int:
+        """Side in pixels of one patch of the ViT backbone."""
+        return int(self._model.model_config.patch_size)
+
+    @property
     def precision(self) -> Precision:
         """The precision the forward pass runs in."""
         return self._plan.precision

@@ -25,6 +25,21 @@ def _variant(size: str) -> Any:
     return getattr(rfdetr, VARIANTS[size])
 
 
+def patch_px(size: str) -> int:
+    """The side in pixels of one ViT patch of RF-DETR ``size``'s backbone (16 for nano).
+
+    Raises:
+        DetectorLoadError: unknown size.
+    """
+    if size not in VARIANTS:
+        msg = f"unknown RF-DETR size {size!r}; choose one of {', '.join(VARIANTS)}"
+        raise DetectorLoadError(msg)
+    import rfdetr.config  # noqa: PLC0415  (slow import; only when a detector is built)
+
+    config = getattr(rfdetr.config, f"{VARIANTS[size]}Config")
+    return int(config.model_fields["patch_size"].default)
+
+
 def build_random(
     size: str, resolution: int, num_classes: int, num_queries: int, group_detr: int
 ) -> Any:

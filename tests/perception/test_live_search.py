@@ -7,10 +7,11 @@ import numpy as np
 from bench.stillness import longest_still_run
 from configs.app_config import MotionConfig, SearchConfig, TrackerConfig
 from perception.detections import Detections
+from perception.motion import MotionBlob, MotionResult
 from perception.result import SearchMode, TrackStatus
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
-from perception.tracker import BallTracker
+from perception.tracker import BallTracker, TrackerPrediction
 from stream.frame import Frame
 from tests.fakes import StepClock, WhiteBoxDetector
 
@@ -164,3 +165,21 @@ def test_a_ball_that_stops_is_looked_for_by_the_detector_not_lost() -> None:
     for r in at_rest:
         assert r.ball.status is TrackStatus.SEEN, r.frame.index
         assert np.hypot(r.ball.x - x, r.ball.y - y) < 1.5, (r.frame.index, r.ball)
+
+
+def test_a_blob_beside_a_ball_at_rest_is_not_taken_for_it() -> None:
+    # a ball at rest makes no blob of its own: a blob beside it (a foot, at a kick-off) is
+    # something else, so the detector looks instead; a moving ball's blob stands in for it
+    search = BallSearch(
+        WhiteBoxDetector(resolution=128),
+        SearchConfig(detect_every=2, motion=MotionConfig(enabled=True)),
+    )
+    foot = MotionResult((MotionBlob(652.0, 440.0, 60.0, 90.0),), 0.01, True, 8.0)
+
+    at_rest = TrackerPrediction(640.0, 432.0, 2.0, speed_px_s=15.0, misses=0)  # 0.5 px a frame
+    moving = TrackerPrediction(640.0, 432.0, 2.0, speed_px_s=450.0, misses=0)  # 15 px a frame
+
+    assert search.blob_step(foot, at_rest, 1 / FPS) is None
+    step = search.blob_step(foot, moving, 1 / FPS)
+    assert step is not None
+    assert step.mode is SearchMode.BLOB

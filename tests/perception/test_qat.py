@@ -131,6 +131,20 @@ def test_artifact_is_a_qdq_graph_with_the_heads_kept_float(
     assert (4, 16) in float_shapes or (16, 4) in float_shapes
 
 
+def test_int8_detector_knows_its_patch_grid_from_the_sidecar(
+    artifact: tuple[Path, torch.nn.Module], tmp_path: Path
+) -> None:
+    # the search puts a wanted ball on a patch centre: the grid comes from the model size
+    # the sidecar names (nano: 16 px); a sidecar that names none gives 0 (crops centred)
+    named = tmp_path / "named-int8-qat.onnx"
+    named.write_bytes(artifact[0].read_bytes())
+    source = {"size": "nano", "weights": "tiny"}
+    write_sidecar(named, Int8Sidecar(resolution=SIDE, ball_class_id=0, source=source))
+
+    assert Int8Detector.load(named).patch_px == 16
+    assert Int8Detector.load(artifact[0]).patch_px == 0
+
+
 def test_int8_detector_finds_boxes_in_crop_pixels(artifact: tuple[Path, torch.nn.Module]) -> None:
     detector = Int8Detector.load(artifact[0], threshold=0.0)
     crops = [np.full((SIDE, SIDE, 3), value, np.uint8) for value in (0, 128)]
@@ -257,6 +271,7 @@ def test_rfdetr_nano_round_trip_matches_the_converted_graph(tmp_path: Path) -> N
     detector = RfDetrDetector.random(
         "nano", resolution=64, num_queries=16, num_classes=1, class_names=("ball",)
     )
+    assert detector.patch_px == 16  # nano's ViT grid (the search aligns wanted balls to it)
     with torch.no_grad():
         query_feat = detector.network.get_parameter("query_feat.weight")
         query_feat.copy_(query_feat[:1].expand_as(query_feat))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from configs.app_config import SearchConfig
+from configs.app_config import MotionConfig, SearchConfig
 from perception.detections import Detections
 from perception.detector import Detector, Precision
 from perception.result import SearchMode
@@ -221,3 +221,49 @@ def test_real_rfdetr_nano_runs_search_and_track_end_to_end_on_720p() -> None:
         assert ((centers >= 0) & (centers < [1280, 720])).all()
     assert tracked.infer_end_ns > tracked.infer_start_ns
     assert len(spy.raw[0]) > 0  # random weights at threshold 0 still give boxes
+
+
+class PatchDetector(WhiteBoxDetector):
+    """A 128 px white-box detector with a ViT's 16 px patch grid; keeps where the ball was."""
+
+    def __init__(self, patch_px: int) -> None:
+        super().__init__(resolution=128)
+        self._patch_px = patch_px
+        self.centres: list[tuple[float, float]] = []
+
+    @property
+    def patch_px(self) -> int:
+        return self._patch_px
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        found = super().detect(images)
+        self.centres += [tuple(d.centers[0]) for d in found if len(d)]
+        return found
+
+
+@pytest.mark.parametrize(("patch_px", "where"), [(16, 56.0), (0, 64.0)])
+def test_a_track_crop_puts_the_expected_ball_on_a_patch_centre(patch_px: int, where: float) -> None:
+    # the centre of a 128 px crop is a corner of a 16 px patch grid, where a ViT sees a
+    # 6 px ball worst: the ball goes half a patch from it, into the middle of a patch
+    detector = PatchDetector(patch_px)
+    search = BallSearch(detector, SearchConfig())
+
+    step = search.step(frame_with_box((637, 357, 643, 363)), prediction(640, 360))
+
+    assert step.mode is SearchMode.TRACK
+    assert detector.centres == [(where, where)]
+    assert step.detections.centers.tolist() == [[640.0, 360.0]]  # mapped back to the frame
+
+
+def test_a_motion_crop_stays_centred_on_the_moving_blob() -> None:
+    # only the followed ball goes to a patch centre; a gate crop, where tracks start, is
+    # centred (seeing better there means acquiring clutter too)
+    detector = PatchDetector(16)
+    search = BallSearch(detector, SearchConfig(motion=MotionConfig(enabled=True)))
+    frames = [frame_with_box((600 + 8 * i, 400, 606 + 8 * i, 406), i) for i in range(3)]
+
+    steps = [search.step(frame, None) for frame in frames]
+
+    assert steps[-1].mode is SearchMode.MOTION
+    assert detector.centres[-1] == pytest.approx((64.0, 64.0), abs=1.0)
+    assert steps[-1].detections.centers.tolist() == [[619.0, 403.0]]
