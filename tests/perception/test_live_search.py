@@ -174,7 +174,7 @@ def test_a_blob_beside_a_ball_at_rest_is_not_taken_for_it() -> None:
         WhiteBoxDetector(resolution=128),
         SearchConfig(detect_every=2, motion=MotionConfig(enabled=True)),
     )
-    foot = MotionResult((MotionBlob(652.0, 440.0, 60.0, 90.0),), 0.01, True, 8.0)
+    foot = MotionResult((MotionBlob(645.0, 435.0, 60.0, 90.0),), 0.01, True, 8.0)
 
     at_rest = TrackerPrediction(640.0, 432.0, 2.0, speed_px_s=15.0, misses=0)  # 0.5 px a frame
     moving = TrackerPrediction(640.0, 432.0, 2.0, speed_px_s=450.0, misses=0)  # 15 px a frame
@@ -183,3 +183,21 @@ def test_a_blob_beside_a_ball_at_rest_is_not_taken_for_it() -> None:
     step = search.blob_step(foot, moving, 1 / FPS)
     assert step is not None
     assert step.mode is SearchMode.BLOB
+
+
+def test_only_a_blob_on_the_predicted_ball_stands_in_for_it() -> None:
+    # a slow far ball's own blob may be missing; another blob 26 px off (still inside the
+    # track crop) is not the ball, so the detector looks instead of the track moving to it
+    search = BallSearch(
+        WhiteBoxDetector(resolution=128),
+        SearchConfig(detect_every=2, motion=MotionConfig(enabled=True)),
+    )
+    predicted = TrackerPrediction(677.0, 141.0, 2.0, speed_px_s=135.0, misses=0)
+    elsewhere = MotionResult((MotionBlob(656.0, 152.0, 60.0, 90.0),), 0.01, True, 8.0)
+    on_it = MotionResult((MotionBlob(679.0, 142.0, 40.0, 60.0),), 0.01, True, 8.0)
+
+    assert search.track_reach(predicted) > 26.0  # inside the crop the detector would get
+    assert search.blob_step(elsewhere, predicted, 1 / FPS) is None
+    step = search.blob_step(on_it, predicted, 1 / FPS)
+    assert step is not None
+    assert step.detections.centers.tolist() == [[679.0, 142.0]]
