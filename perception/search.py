@@ -262,7 +262,7 @@ class BallSearch:
         costs 30-50 ms on a CPU, more than a frame at 30 fps; the gate's blobs cost nothing
         more (it ran anyway) and sit within ~3 px of a moving ball. So between detector
         frames (``detect_every``), when the ball was seen on the last frame and the gate
-        found blobs inside the track crop, those blobs are the candidates (score
+        found blobs on the predicted ball (below), those blobs are the candidates (score
         ``_BLOB_SCORE``) and the tracker's gate picks among them as among detections.
         Otherwise (the frame is due, the ball was missed, the gate has no verdict or no
         blob there: a ball that stops, or hides) the detector runs. So it does when the
