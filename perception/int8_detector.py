@@ -101,6 +101,10 @@ class Int8Detector:
         self._ball_class_id = ball_class_id
         self._threshold = threshold
         self._sidecar = sidecar
+        # once, at load: the search asks on every tracked frame, and the model size's grid
+        # comes from rfdetr's config (an import of seconds, not for a frame's hot path)
+        size = sidecar.source.get("size") if sidecar else None
+        self._patch_px = patch_px(str(size)) if size in VARIANTS else 0
         self._input_name = session.get_inputs()[0].name if session.get_inputs() else INPUT_NAME
 
     @classmethod
@@ -141,8 +145,7 @@ class Int8Detector:
     @property
     def patch_px(self) -> int:
         """Side in pixels of one ViT patch of the model it was made from (0: not said)."""
-        size = self._sidecar.source.get("size") if self._sidecar else None
-        return patch_px(str(size)) if size in VARIANTS else 0
+        return self._patch_px
 
     @property
     def precision(self) -> Precision:

@@ -108,6 +108,7 @@ class BallSearch:
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self._detector = detector
+        self._ball_offset = ball_offset_px(detector)  # per detector, not per frame
         self._config = config
         self._clock = clock
         self._grid: list[Window] = []
@@ -152,6 +153,7 @@ class BallSearch:
             )
             raise ValueError(msg)
         self._detector = detector
+        self._ball_offset = ball_offset_px(detector)
 
     def reset(self) -> None:
         """Forget the previous frames of the motion gate and the stack (a new stream epoch)."""
@@ -315,7 +317,7 @@ class BallSearch:
         if 2 * reach <= largest:
             self._wide_round = 0
             size = self.track_crop_size(prediction)
-            offset = ball_offset_px(self._detector)
+            offset = self._ball_offset
             return [crop_window(prediction.x + offset, prediction.y + offset, size, width, height)]
         side = min(2 * math.ceil(reach), max(width, height))
         area = crop_window(prediction.x, prediction.y, side, width, height)

@@ -16,10 +16,14 @@ VARIANTS = {"nano": "RFDETRNano", "small": "RFDETRSmall", "medium": "RFDETRMediu
 VARIANTS |= {"large": "RFDETRLarge"}
 
 
-def _variant(size: str) -> Any:
+def _check_size(size: str) -> None:
     if size not in VARIANTS:
         msg = f"unknown RF-DETR size {size!r}; choose one of {', '.join(VARIANTS)}"
         raise DetectorLoadError(msg)
+
+
+def _variant(size: str) -> Any:
+    _check_size(size)
     import rfdetr  # noqa: PLC0415  (slow import; only when a detector is built)
 
     return getattr(rfdetr, VARIANTS[size])
@@ -31,9 +35,7 @@ def patch_px(size: str) -> int:
     Raises:
         DetectorLoadError: unknown size.
     """
-    if size not in VARIANTS:
-        msg = f"unknown RF-DETR size {size!r}; choose one of {', '.join(VARIANTS)}"
-        raise DetectorLoadError(msg)
+    _check_size(size)
     import rfdetr.config  # noqa: PLC0415  (slow import; only when a detector is built)
 
     config = getattr(rfdetr.config, f"{VARIANTS[size]}Config")
