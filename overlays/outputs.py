@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
@@ -220,6 +221,7 @@ class VideoFileOutput:
         except (av.FFmpegError, OSError) as exc:
             # the write failure was already reported; the trailer is optional in fMP4
             logger.debug("closing %s after a failed write: %s", self.path, exc)
+        cut_torn_fragment(self.path)
         logger.info(
             "%s: %d frames sent; it plays up to its last fragment", self.path, self.frames_written
         )
@@ -301,6 +303,55 @@ class VideoFileOutput:
         """Encode ``video_frame`` (None flushes the encoder) and mux what comes out."""
         if self._container is not None:
             self._container.mux(stream.encode(video_frame))
+
+
+def whole_fragments_end(data: bytes) -> int:
+    """The length of the longest prefix of a fragmented MP4 made of whole boxes and fragments.
+
+    Walks the top-level boxes (32-bit size and type, or size 1 and a 64-bit size): the
+    prefix ends after the last box that is whole, except that a ``moof`` counts only
+    together with the whole ``mdat`` after it. A box that runs past the end (a write cut
+    off by a full disk or a file size limit) ends the walk.
+    """
+    end = offset = 0
+    pending_moof = False
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, offset)
+        header = 8
+        if size == 1:
+            if offset + 16 > len(data):
+                break
+            (size,) = struct.unpack_from(">Q", data, offset + 8)
+            header = 16
+        if size < header or offset + size > len(data):
+            break  # size 0 ("to the end of the file") is never whole in a cut file
+        offset += size
+        if kind == b"moof":
+            pending_moof = True
+            continue
+        if kind == b"mdat" and not pending_moof:
+            break  # media without its fragment header: not playable
+        pending_moof = False
+        end = offset
+    return end
+
+
+def cut_torn_fragment(path: Path) -> None:
+    """Truncate ``path`` to its whole fragments after a failed write.
+
+    A write cut off mid-fragment leaves a torn ``mdat`` at the end; most players skip
+    it, but ffprobe and some players stop with "Invalid NAL unit size". Our own code
+    because no library repairs a fragmented MP4 in place; it only shortens the file
+    (which a full disk and ``ulimit -f`` both allow) and never rewrites a byte.
+    """
+    try:
+        data = path.read_bytes()
+        end = whole_fragments_end(data)
+        if 0 < end < len(data):
+            os.truncate(path, end)
+            logger.info("%s: cut %d bytes of a torn last fragment", path, len(data) - end)
+    except OSError as exc:
+        logger.debug("could not cut the torn fragment of %s: %s", path, exc)
 
 
 def os_cause(exc: Exception) -> str:

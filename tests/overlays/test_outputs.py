@@ -17,7 +17,9 @@ from overlays.outputs import (
     MultiOutput,
     VideoFileOutput,
     X264Preset,
+    cut_torn_fragment,
     find_display_problem,
+    whole_fragments_end,
 )
 from perception.detections import Detections
 from perception.result import BallState, FrameResult, PerceptionStep, SearchMode
@@ -127,6 +129,53 @@ def test_video_of_a_run_that_never_closed_plays_up_to_its_last_fragment(tmp_path
     _, frames = read_video(crashed)
     assert 125 - KEYFRAME_INTERVAL_S * 25 <= len(frames) <= 125
     assert [f.pts for f in frames] == [i * 3600 for i in range(len(frames))]
+
+
+def _box(kind: bytes, payload_size: int) -> bytes:
+    return (8 + payload_size).to_bytes(4, "big") + kind + bytes(payload_size)
+
+
+def test_whole_fragments_end_drops_a_torn_fragment_and_a_moof_without_its_mdat() -> None:
+    # given ftyp (24) + moov (100) + a fragment (moof 40 + mdat 500) = 664 bytes
+    head = _box(b"ftyp", 16) + _box(b"moov", 92)
+    fragment = _box(b"moof", 32) + _box(b"mdat", 492)
+    whole = head + fragment
+
+    # then the whole file is kept, a cut inside the next fragment is dropped, and so is
+    # a moof whose mdat never came
+    assert whole_fragments_end(whole) == 664
+    assert whole_fragments_end(whole + fragment[:300]) == 664
+    assert whole_fragments_end(whole + fragment[:40]) == 664
+    assert whole_fragments_end(whole + fragment[:5]) == 664
+    assert whole_fragments_end(head + fragment[:100]) == 124
+    # a 64-bit box size (size 1) is read from the 8 bytes after the type
+    large = (1).to_bytes(4, "big") + b"mdat" + (16 + 10).to_bytes(8, "big") + bytes(10)
+    assert whole_fragments_end(head + _box(b"moof", 32) + large) == 124 + 40 + 26
+
+
+def test_a_file_cut_inside_its_last_fragment_is_trimmed_to_whole_fragments(
+    tmp_path: Path,
+) -> None:
+    # given 5 s at 25 fps (3 fragments) whose last fragment is cut in half, as a full disk
+    # leaves it
+    path = tmp_path / "out.mp4"
+    output = VideoFileOutput(path, fps=25.0, preset=X264Preset.ULTRAFAST)
+    for index in range(125):
+        result = make_result(index, pts_s=index / 25)
+        output.write(result.frame.image, result)
+    output.close()
+    data = path.read_bytes()
+    last_moof = data.rindex(b"moof") - 4
+    path.write_bytes(data[: last_moof + (len(data) - last_moof) // 2])
+
+    # when it is trimmed
+    cut_torn_fragment(path)
+
+    # then it ends where the last whole fragment ended and every frame in it decodes
+    assert path.stat().st_size == last_moof
+    _, frames = read_video(path)
+    assert len(frames) == 100  # keyframes at 0, 2 and 4 s: the 4-5 s fragment is gone
+    assert [f.pts for f in frames] == [i * 3600 for i in range(100)]
 
 
 def test_run_stopped_midway_leaves_a_playable_file_of_what_was_written(tmp_path: Path) -> None:
