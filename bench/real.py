@@ -33,7 +33,7 @@ from bench.stillness import longest_still_run
 from configs.app_config import AppConfig, for_replay, load_config, preset_path
 from perception.dataset import LabelledFrame, clip_images, frames_from_yolo
 from perception.detector import Precision
-from perception.evaluate import EvalReport, run_eval
+from perception.evaluate import EvalReport, run_eval, split_at_rest
 from perception.labels import read_labels
 from perception.precision import PrecisionPlan
 from perception.real_data import unstretched_frame
@@ -188,6 +188,12 @@ def row(*cells: object) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def rest_cells(report: EvalReport) -> tuple[str, str]:
+    """Recall on the moving ball, and on the ball at rest with its frame count."""
+    split = split_at_rest(report.rows)
+    return f"{split.moving_recall:.3f}", f"{split.rest_recall:.3f} ({split.rest_frames})"
+
+
 def clip_rows(
     detector: RfDetrDetector, config: AppConfig, root: Path, *, held_out_only: bool
 ) -> None:
@@ -198,8 +204,8 @@ def clip_rows(
         report, fps = score_clip(detector, config, root / f"{stem}.mp4", start, stop)
         print(
             row(sport, name, report.frames, f"{report.precision:.3f}", f"{report.recall:.3f}",
-                f"{report.f1:.3f}", f"{report.median_error_px:.2f}", f"{fps:.1f}",
-                "no (held out)" if held else "yes")
+                f"{report.f1:.3f}", *rest_cells(report), f"{report.median_error_px:.2f}",
+                f"{fps:.1f}", "no (held out)" if held else "yes")
         )  # fmt: skip
         sys.stdout.flush()
     for sport, name, pattern, size, groups, held in SEQUENCES:
@@ -208,8 +214,8 @@ def clip_rows(
         report, fps = score_sequence(detector, config, still_frames(root, pattern, size, groups))
         print(
             row(sport, f"{name} (frames in order)", report.frames, f"{report.precision:.3f}",
-                f"{report.recall:.3f}", f"{report.f1:.3f}", f"{report.median_error_px:.2f}",
-                f"{fps:.1f}", "no (held out)" if held else "yes")
+                f"{report.recall:.3f}", f"{report.f1:.3f}", *rest_cells(report),
+                f"{report.median_error_px:.2f}", f"{fps:.1f}", "no (held out)" if held else "yes")
         )  # fmt: skip
         sys.stdout.flush()
 
@@ -246,8 +252,11 @@ def main() -> int:
     print(
         f"weights: {args.weights.name}; preset {args.config}; {args.device}, {args.threads} threads"
     )
-    print(row("sport", "clip", "frames", "P", "R", "F1@4px", "median px", "fps", "in training"))
-    print(row(*["---"] * 9))
+    print(
+        row("sport", "clip", "frames", "P", "R", "F1@4px", "R moving", "R at rest (frames)",
+            "median px", "fps", "in training")
+    )  # fmt: skip
+    print(row(*["---"] * 11))
     if "clips" in parts:
         clip_rows(detector, video, root, held_out_only=args.held_out_only)
     for sport, name, pattern, size, groups, held in STILLS if "stills" in parts else ():
@@ -256,8 +265,8 @@ def main() -> int:
         hits, total, fps = score_stills(detector, config, still_frames(root, pattern, size, groups))
         recall = hits / total if total else float("nan")
         print(
-            row(sport, f"{name} (stills, top-1)", total, "-", f"{recall:.3f}", "-", "-",
-                f"{fps:.1f}", "no (held out)" if held else "yes")
+            row(sport, f"{name} (stills, top-1)", total, "-", f"{recall:.3f}", "-", "-", "-",
+                "-", f"{fps:.1f}", "no (held out)" if held else "yes")
         )  # fmt: skip
         sys.stdout.flush()
     if "static" in parts:

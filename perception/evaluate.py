@@ -116,6 +116,68 @@ class EvalReport:
         return statistics.median(errors) if errors else math.nan
 
 
+REST_PX = 2.0  # a labelled ball this close to its labels on both neighbouring frames is at rest
+
+
+@dataclass(frozen=True, slots=True)
+class RestSplit:
+    """Hits apart for a ball in play and a ball at rest (frames with a visible ball).
+
+    Attributes:
+        moving_hits: hits on frames where the labelled ball moves.
+        moving_frames: frames where it moves.
+        rest_hits: hits on frames where it is at rest.
+        rest_frames: frames where it is at rest.
+    """
+
+    moving_hits: int
+    moving_frames: int
+    rest_hits: int
+    rest_frames: int
+
+    @property
+    def moving_recall(self) -> float:
+        """Hits / frames for the moving ball (NaN without such frames)."""
+        return self.moving_hits / self.moving_frames if self.moving_frames else math.nan
+
+    @property
+    def rest_recall(self) -> float:
+        """Hits / frames for the ball at rest (NaN without such frames)."""
+        return self.rest_hits / self.rest_frames if self.rest_frames else math.nan
+
+
+def split_at_rest(rows: Sequence[FrameScore], rest_px: float = REST_PX) -> RestSplit:
+    """Recall for a ball in play and for a ball at rest, apart.
+
+    A motion model cannot see a ball lying still (a shuttle on the floor after the
+    rally: a third of the held-out badminton clip), so one recall hides whether the
+    product follows the ball in play. A visible ball is at rest when the rows just
+    before and after it that have a visible ball (at least one does) are each within
+    ``rest_px`` of it.
+
+    Args:
+        rows: per-frame results in frame order (an :class:`EvalReport`'s rows).
+        rest_px: the most a ball at rest moves between neighbouring rows, in pixels.
+    """
+    visible = [row.outcome in _VISIBLE for row in rows]
+    counts = [0, 0, 0, 0]  # moving hits, moving frames, rest hits, rest frames
+    for number, row in enumerate(rows):
+        if not visible[number]:
+            continue
+        shown = [rows[o] for o in (number - 1, number + 1) if 0 <= o < len(rows) and visible[o]]
+        at_rest = bool(shown) and all(
+            math.hypot(other.truth_x - row.truth_x, other.truth_y - row.truth_y) <= rest_px
+            for other in shown
+        )
+        base = 2 if at_rest else 0
+        counts[base] += row.outcome is Outcome.HIT
+        counts[base + 1] += 1
+    return RestSplit(*counts)
+
+
+_VISIBLE = frozenset({Outcome.HIT, Outcome.FAR, Outcome.MISS})
+
+
 def score_frame(
     index: int, output: BallState | None, truth: BallTruth, tolerance_px: float
 ) -> FrameScore:

@@ -16,6 +16,7 @@ from perception.evaluate import (
     format_report,
     run_eval,
     score_frame,
+    split_at_rest,
     write_rows,
 )
 from perception.result import BallState, TrackStatus
@@ -70,6 +71,26 @@ def test_counts_precision_recall_and_f1_on_a_hand_made_clip() -> None:
     assert report.recall == pytest.approx(0.5)
     assert report.f1 == pytest.approx(0.5)
     assert report.median_error_px == pytest.approx(math.hypot(1, 2))  # of 0, 2.24, 20
+
+
+def test_recall_is_split_between_a_ball_in_play_and_a_ball_at_rest() -> None:
+    # given a ball flying 10 px a frame, landing at (200, 50), lying there 4 frames
+    # (label noise of 1 px), then hidden; the tracker finds it in flight only
+    flight = [BallTruth(True, 160.0 + 10 * i, 50.0) for i in range(4)]  # 160..190
+    rest = [BallTruth(True, 200.0, 50.0), BallTruth(True, 201.0, 50.0)]
+    rest += [BallTruth(True, 200.0, 51.0), BallTruth(True, 200.0, 50.0)]
+    truths = [*flight, *rest, NO_BALL]
+    outputs = [seen(t.x, t.y) for t in flight] + [BallState.lost()] * 4 + [BallState.lost()]
+
+    split = split_at_rest(evaluate_outputs(outputs, truths, 4.0).rows, rest_px=2.0)
+
+    # then the landing frame (10 px from the frame before) counts as moving, the three
+    # after it as at rest (the last one has no visible ball after it: its one neighbour
+    # decides)
+    assert (split.moving_hits, split.moving_frames) == (4, 5)
+    assert (split.rest_hits, split.rest_frames) == (0, 3)
+    assert split.moving_recall == pytest.approx(4 / 5)
+    assert split.rest_recall == 0.0
 
 
 def test_a_wider_tolerance_turns_a_far_output_into_a_hit() -> None:
