@@ -43,12 +43,12 @@ from numpy.typing import NDArray
 
 from configs.app_config import AppConfig, load_config, parse_override, preset_path
 from perception.detector import Detector
-from perception.evaluate import EvalReport, evaluate_outputs
+from perception.evaluate import EvalReport, TrackCollector, evaluate_outputs
 from perception.frame_input import FrameStack, frame_input_of
 from perception.labels import read_labels
 from perception.options import FrameInput
 from perception.precision import PrecisionPlan, resolve_precision
-from perception.result import BallState, FrameResult, TrackStatus
+from perception.result import BallState, TrackStatus
 from perception.weights import choose_weights
 from stream import app
 from stream.frame import BallTruth
@@ -165,25 +165,11 @@ def slicer_arm(
                len(frames), len(frames))  # fmt: skip
 
 
-class _Collector:
-    """An Output that keeps each frame's ball."""
-
-    def __init__(self) -> None:
-        self.balls: dict[int, BallState] = {}
-
-    def write(self, image: NDArray[np.uint8], result: FrameResult) -> None:
-        del image
-        self.balls[result.frame.index] = result.ball
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
 def ours_arm(
     name: str, config: AppConfig, detector: Detector, truths: list[BallTruth], held_out_from: int
 ) -> Arm:
     """(c)/(d) the app itself, every source frame scored (a dropped frame is a miss)."""
-    collector = _Collector()
+    collector = TrackCollector()
     sources: list[RecordingSource] = []
 
     def opener(cfg: AppConfig, kind: SourceKind, log: LatencyLog) -> FrameSource:
@@ -195,7 +181,7 @@ def ours_arm(
     outcome = app.run(config, extra_outputs=(collector,), detector=detector, source_opener=opener)
     seconds = time.perf_counter() - start
     count = max(sources[0].produced, len(truths))
-    outputs = [collector.balls.get(index) for index in range(count)]
+    outputs = collector.outputs(count)  # a dropped frame: bridged, else a miss
     report, held = scored(outputs, truths, 0, held_out_from)
     stages = outcome.summary.stages
     e2e = stages.get(LatencyStage.END_TO_END)

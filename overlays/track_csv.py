@@ -1,4 +1,4 @@
-"""The track CSV output: one row per rendered frame, flushed at least once a second."""
+"""The track CSV output: one row per rendered frame (and bridged dropped frame), flushed often."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from overlays.outputs import ensure_writable, os_cause
-from perception.result import FrameResult
+from perception.result import BallState, FrameResult
+from perception.tracker.dropped import DroppedFrames
 from stream.errors import OutputError
 from stream.flushing import FlushSchedule
 
@@ -23,7 +24,9 @@ logger = logging.getLogger(__name__)
 class TrackCsvOutput:
     """Writes the ball track: one row per frame, ``frame,pts_s,status,x,y,confidence``.
 
-    ``x``, ``y`` and ``confidence`` are empty when the ball is lost. The header
+    ``x``, ``y`` and ``confidence`` are empty when the ball is lost. A frame a live run
+    dropped gets a row (status ``predicted``, on the line between its neighbours) when
+    :class:`~perception.tracker.dropped.DroppedFrames` bridges it, else none. The header
     is written at construction; rows are flushed at least every
     ``flush_interval_s`` (on the next row) and on close, so a killed run keeps
     all but the last second. Not thread-safe: the render thread owns it.
@@ -58,6 +61,7 @@ class TrackCsvOutput:
         self._writer = csv.writer(self._file)
         self._flush = FlushSchedule(flush_interval_s, clock=clock)
         self._has_failed = False
+        self._dropped = DroppedFrames()
         self._guarded(lambda: self._writer.writerow(self.HEADER))
 
     def write(self, image: NDArray[np.uint8], result: FrameResult) -> None:
@@ -67,17 +71,13 @@ class TrackCsvOutput:
             OutputError: the row cannot be written (disk full, file too large…).
         """
         del image
-        ball = result.ball
-        has_position = ball.has_position
-        row = (
-            result.frame.index,
-            f"{result.frame.pts_s:.6f}",
-            str(ball.status),
-            _format_optional(ball.x, 2, has_position),
-            _format_optional(ball.y, 2, has_position),
-            _format_optional(ball.confidence, 4, has_position),
-        )
-        self._guarded(lambda: self._writer.writerow(row))
+        frame = result.frame
+        rows = [
+            _row(gap.index, gap.pts_s, gap.ball)
+            for gap in self._dropped.bridge(frame.index, frame.pts_s, result.ball)
+        ]
+        rows.append(_row(frame.index, frame.pts_s, result.ball))
+        self._guarded(lambda: self._writer.writerows(rows))
         if self._flush.is_due():
             self._guarded(self._file.flush)
 
@@ -113,6 +113,18 @@ def _close_quietly(file: IO[str], path: Path) -> None:
         file.close()
     except OSError as exc:
         logger.debug("closing %s after a failed write: %s", path, exc)
+
+
+def _row(index: int, pts_s: float, ball: BallState) -> tuple[object, ...]:
+    has_position = ball.has_position
+    return (
+        index,
+        f"{pts_s:.6f}",
+        str(ball.status),
+        _format_optional(ball.x, 2, has_position),
+        _format_optional(ball.y, 2, has_position),
+        _format_optional(ball.confidence, 4, has_position),
+    )
 
 
 def _format_optional(value: float, digits: int, is_known: bool) -> str:

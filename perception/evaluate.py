@@ -22,6 +22,7 @@ from perception.result import BallState, FrameResult, TrackStatus
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.tracker import BallTracker
+from perception.tracker.dropped import DroppedFrames
 from stream.errors import OutputError
 from stream.frame import BallTruth, Frame
 
@@ -114,6 +115,46 @@ class EvalReport:
         """Median centre error of outputs on frames with a visible ball (NaN if none)."""
         errors = [row.error_px for row in self.rows if not math.isnan(row.error_px)]
         return statistics.median(errors) if errors else math.nan
+
+
+class TrackCollector:
+    """An output that keeps each frame's ball (and truth) for scoring a run.
+
+    Frames a live run dropped get the position :class:`DroppedFrames` bridges for them
+    (the track CSV writes the same rows), kept apart from the processed frames so the
+    processed count stays honest.
+
+    Attributes:
+        balls: the settled ball per processed frame index.
+        bridged: the bridged ball per dropped frame index.
+        truths: each processed frame's own ground truth (synthetic sources).
+        frame_size: the last frame's ``(width, height)``, None before any.
+    """
+
+    def __init__(self) -> None:
+        self.balls: dict[int, BallState] = {}
+        self.bridged: dict[int, BallState] = {}
+        self.truths: dict[int, BallTruth] = {}
+        self.frame_size: tuple[int, int] | None = None
+        self._dropped = DroppedFrames()
+
+    def write(self, image: object, result: FrameResult) -> None:
+        """Keep ``result``'s ball (the image is not used)."""
+        del image
+        frame = result.frame
+        for gap in self._dropped.bridge(frame.index, frame.pts_s, result.ball):
+            self.bridged[gap.index] = gap.ball
+        self.balls[frame.index] = result.ball
+        self.frame_size = (frame.width, frame.height)
+        if frame.truth is not None:
+            self.truths[frame.index] = frame.truth
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def outputs(self, count: int) -> list[BallState | None]:
+        """The ball per frame ``0..count-1``: processed, else bridged, else None (a miss)."""
+        return [self.balls.get(index, self.bridged.get(index)) for index in range(count)]
 
 
 REST_PX = 2.0  # a labelled ball this close to its labels on both neighbouring frames is at rest

@@ -7,15 +7,11 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
-
 from configs.app_config import AppConfig
 from perception.budget import BudgetRule, decide
 from perception.detector import Precision
-from perception.evaluate import evaluate_outputs, format_report, write_rows
+from perception.evaluate import TrackCollector, evaluate_outputs, format_report, write_rows
 from perception.labels import read_labels
-from perception.result import BallState, FrameResult
 from stream import app
 from stream.errors import BallwatchError
 from stream.frame import BallTruth
@@ -119,36 +115,18 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-class _EvalCollector:
-    """An Output that keeps each frame's ball state and ground truth (for ``eval``)."""
-
-    def __init__(self) -> None:
-        self.balls: dict[int, BallState] = {}
-        self.truths: dict[int, BallTruth] = {}
-        self.frame_size: tuple[int, int] | None = None
-
-    def write(self, image: NDArray[np.uint8], result: FrameResult) -> None:
-        del image
-        self.balls[result.frame.index] = result.ball
-        self.frame_size = (result.frame.width, result.frame.height)
-        if result.frame.truth is not None:
-            self.truths[result.frame.index] = result.frame.truth
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
 def _eval(args: argparse.Namespace) -> int:
     """Score a run; with ``--realtime`` it is the live run itself, drops and all.
 
     A replay blocks (every frame processed). A real-time eval runs exactly as
     ``run --realtime`` does (same policy, same drops) and scores every frame the source
-    produced: a dropped frame is a miss, since no position was output for it.
+    produced: a dropped frame is a miss unless the track bridged it (the processed frames
+    on both sides saw the ball; :class:`perception.tracker.dropped.DroppedFrames`).
     """
     if not args.realtime:
         args.policy = "block"
     config = config_from_args(args, args.source)
-    collector = _EvalCollector()
+    collector = TrackCollector()
     sources: list[RecordingSource] = []
 
     def opener(cfg: AppConfig, kind: SourceKind, log: LatencyLog) -> FrameSource:
@@ -159,7 +137,7 @@ def _eval(args: argparse.Namespace) -> int:
     outcome = app.run(config, extra_outputs=(collector,), source_opener=opener)
     produced = sources[0].produced if sources else 0
     count = max(produced, max(collector.balls, default=-1) + 1)
-    outputs = [collector.balls.get(index) for index in range(count)]
+    outputs = collector.outputs(count)
     if args.labels:
         if collector.frame_size is None:
             msg = f"{args.source} gave no frames to score"
@@ -177,7 +155,12 @@ def _eval(args: argparse.Namespace) -> int:
     processed = len(collector.balls)
     print(
         f"frames: {count} from the source, {processed} processed, {count - processed} dropped"
-        + (" (real-time: a dropped frame is a miss)" if args.realtime else "")
+        + (
+            f" (real-time: {len(collector.bridged)} bridged between frames that saw the ball, "
+            "the rest count as misses)"
+            if args.realtime
+            else ""
+        )
     )
     if args.rows:
         write_rows(report, Path(args.rows))

@@ -35,6 +35,32 @@ def test_track_csv_has_one_row_per_frame_and_empty_fields_when_lost(tmp_path: Pa
     ]
 
 
+def test_a_live_run_s_dropped_frames_between_seen_frames_get_predicted_rows(
+    tmp_path: Path,
+) -> None:
+    # given a live run that processed frames 0, 3 and 8 (1-2 and 4-7 dropped)
+    path = tmp_path / "track.csv"
+    results = [
+        make_result(0, pts_s=0.0, ball=BallState(TrackStatus.SEEN, 100.0, 50.0, 0.9)),
+        make_result(3, pts_s=0.1, ball=BallState(TrackStatus.SEEN, 130.0, 80.0, 0.8)),
+        make_result(8, pts_s=0.3, ball=BallState(TrackStatus.SEEN, 150.0, 80.0, 0.7)),
+    ]
+
+    write_all(TrackCsvOutput(path), results)
+
+    # then frames 1 and 2 get rows on the line between their neighbours; the four
+    # dropped after frame 3 (too long a gap to bridge) get none
+    with path.open(newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[1:] == [
+        ["0", "0.000000", "seen", "100.00", "50.00", "0.9000"],
+        ["1", "0.033333", "predicted", "110.00", "60.00", "0.0000"],
+        ["2", "0.066667", "predicted", "120.00", "70.00", "0.0000"],
+        ["3", "0.100000", "seen", "130.00", "80.00", "0.8000"],
+        ["8", "0.300000", "seen", "150.00", "80.00", "0.7000"],
+    ]
+
+
 def test_track_csv_rows_reach_the_disk_once_a_second_not_once_a_row(tmp_path: Path) -> None:
     # given a CSV flushed every second by a clock the test moves
     path = tmp_path / "track.csv"
