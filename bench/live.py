@@ -74,6 +74,8 @@ class Arm:
     e2e_p95_ms: float | None = None
     detector_p95_ms: float | None = None
     processed_recall: float | None = None  # share of processed visible frames found at 4 px
+    bridged: int = 0  # dropped frames given a position between two that saw the ball
+    unbridged: tuple[float, float] | None = None  # F1 all / held-out, every dropped frame a miss
 
 
 def read_frames(path: Path) -> list[NDArray[np.uint8]]:
@@ -183,6 +185,9 @@ def ours_arm(
     count = max(sources[0].produced, len(truths))
     outputs = collector.outputs(count)  # a dropped frame: bridged, else a miss
     report, held = scored(outputs, truths, 0, held_out_from)
+    plain, plain_held = scored(
+        [collector.balls.get(i) for i in range(count)], truths, 0, held_out_from
+    )
     stages = outcome.summary.stages
     e2e = stages.get(LatencyStage.END_TO_END)
     inference = stages.get(LatencyStage.INFERENCE)
@@ -200,6 +205,8 @@ def ours_arm(
         e2e.p95_ms if e2e else None,
         inference.p95_ms if inference else None,
         on_processed.recall,
+        len(collector.bridged),
+        (plain.f1, plain_held.f1),
     )
 
 
@@ -219,6 +226,12 @@ def format_table(arms: Sequence[Arm]) -> str:
             f"{arm.name:34} {arm.precision:>5} {arm.fps:6.1f} {share:>11} {report.precision:6.3f} "
             f"{report.recall:6.3f} {report.f1:7.3f} {arm.held_out.f1:8.3f} {proc} {e2e} {det}"
         )
+    for arm in arms:
+        if arm.bridged and arm.unbridged is not None:
+            lines.append(
+                f"{arm.name}: {arm.bridged} dropped frames bridged; with every dropped frame a "
+                f"miss, F1 {arm.unbridged[0]:.3f} all, {arm.unbridged[1]:.3f} held-out"
+            )
     return "\n".join(lines)
 
 
