@@ -170,7 +170,7 @@ def slicer_arm(
 def ours_arm(
     name: str, config: AppConfig, detector: Detector, truths: list[BallTruth], held_out_from: int
 ) -> Arm:
-    """(c)/(d) the app itself, every source frame scored (a dropped frame is a miss)."""
+    """(c)/(d) the app itself, every source frame scored (a dropped frame: bridged, else a miss)."""
     collector = TrackCollector()
     sources: list[RecordingSource] = []
 
