@@ -65,4 +65,3 @@ def test_the_collector_keeps_bridged_frames_apart_from_processed_ones() -> None:
 def test_a_negative_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="max_frames must be >= 0"):
         DroppedFrames(max_frames=-1)
-
