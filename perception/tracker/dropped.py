@@ -68,8 +68,8 @@ class DroppedFrames:
             return []
         last_index, last_pts_s, last_ball = last
         gap = index - last_index - 1
-        if not 0 < gap <= self._max_frames:
-            return []
+        if not 0 < gap <= self._max_frames or pts_s <= last_pts_s:
+            return []  # nothing dropped, too long a gap, or a clock that restarted
         if last_ball.status is not TrackStatus.SEEN or ball.status is not TrackStatus.SEEN:
             return []
         bridged = []

@@ -39,13 +39,15 @@ def test_two_dropped_frames_between_seen_frames_lie_evenly_on_the_line() -> None
         (BallState(TrackStatus.PREDICTED, 0, 0), seen(20, 0), 3),  # coasting before
         (seen(0, 0), BallState.lost(), 3),  # lost after
         (seen(0, 0), seen(10, 0), 1),  # nothing dropped
+        (seen(0, 0), seen(20, 0), -3),  # the clock went back (a live source restarted)
     ],
-    ids=["gap-too-long", "predicted-before", "lost-after", "no-gap"],
+    ids=["gap-too-long", "predicted-before", "lost-after", "no-gap", "clock-went-back"],
 )
 def test_gaps_that_are_not_bridged(before: BallState, after: BallState, next_index: int) -> None:
     bridge = DroppedFrames(max_frames=3)
-    bridge.bridge(0, 0.0, before)
-    assert bridge.bridge(next_index, next_index / 30, after) == []
+    bridge.bridge(0, 1.0, before)
+    index = abs(next_index)
+    assert bridge.bridge(index, 1.0 + next_index / 30, after) == []
 
 
 def test_the_collector_keeps_bridged_frames_apart_from_processed_ones() -> None:
