@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import cv2
@@ -305,25 +306,28 @@ class VideoFileOutput:
             self._container.mux(stream.encode(video_frame))
 
 
-def whole_fragments_end(data: bytes) -> int:
+def whole_fragments_end(file: BinaryIO, length: int) -> int:
     """The length of the longest prefix of a fragmented MP4 made of whole boxes and fragments.
 
-    Walks the top-level boxes (32-bit size and type, or size 1 and a 64-bit size): the
-    prefix ends after the last box that is whole, except that a ``moof`` counts only
-    together with the whole ``mdat`` after it. A box that runs past the end (a write cut
-    off by a full disk or a file size limit) ends the walk.
+    Walks the top-level boxes of ``file`` (``length`` bytes long), reading only their
+    headers (32-bit size and type, or size 1 and a 64-bit size), so an hour-long recording
+    is never read into memory: the prefix ends after the last box that is whole, except
+    that a ``moof`` counts only together with the whole ``mdat`` after it. A box that runs
+    past the end (a write cut off by a full disk or a file size limit) ends the walk.
     """
     end = offset = 0
     pending_moof = False
-    while offset + 8 <= len(data):
-        size, kind = struct.unpack_from(">I4s", data, offset)
+    while offset + 8 <= length:
+        file.seek(offset)
+        head = file.read(16)
+        size, kind = struct.unpack_from(">I4s", head)
         header = 8
         if size == 1:
-            if offset + 16 > len(data):
+            if offset + 16 > length:
                 break
-            (size,) = struct.unpack_from(">Q", data, offset + 8)
+            (size,) = struct.unpack_from(">Q", head, 8)
             header = 16
-        if size < header or offset + size > len(data):
+        if size < header or offset + size > length:
             break  # size 0 ("to the end of the file") is never whole in a cut file
         offset += size
         if kind == b"moof":
@@ -345,11 +349,12 @@ def cut_torn_fragment(path: Path) -> None:
     (which a full disk and ``ulimit -f`` both allow) and never rewrites a byte.
     """
     try:
-        data = path.read_bytes()
-        end = whole_fragments_end(data)
-        if 0 < end < len(data):
-            os.truncate(path, end)
-            logger.info("%s: cut %d bytes of a torn last fragment", path, len(data) - end)
+        with path.open("r+b") as file:
+            length = os.fstat(file.fileno()).st_size
+            end = whole_fragments_end(file, length)
+            if 0 < end < length:
+                file.truncate(end)
+                logger.info("%s: cut %d bytes of a torn last fragment", path, length - end)
     except OSError as exc:
         logger.debug("could not cut the torn fragment of %s: %s", path, exc)
 

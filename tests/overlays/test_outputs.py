@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -135,6 +136,10 @@ def _box(kind: bytes, payload_size: int) -> bytes:
     return (8 + payload_size).to_bytes(4, "big") + kind + bytes(payload_size)
 
 
+def _end(data: bytes) -> int:
+    return whole_fragments_end(io.BytesIO(data), len(data))
+
+
 def test_whole_fragments_end_drops_a_torn_fragment_and_a_moof_without_its_mdat() -> None:
     # given ftyp (24) + moov (100) + a fragment (moof 40 + mdat 500) = 664 bytes
     head = _box(b"ftyp", 16) + _box(b"moov", 92)
@@ -143,14 +148,14 @@ def test_whole_fragments_end_drops_a_torn_fragment_and_a_moof_without_its_mdat()
 
     # then the whole file is kept, a cut inside the next fragment is dropped, and so is
     # a moof whose mdat never came
-    assert whole_fragments_end(whole) == 664
-    assert whole_fragments_end(whole + fragment[:300]) == 664
-    assert whole_fragments_end(whole + fragment[:40]) == 664
-    assert whole_fragments_end(whole + fragment[:5]) == 664
-    assert whole_fragments_end(head + fragment[:100]) == 124
+    assert _end(whole) == 664
+    assert _end(whole + fragment[:300]) == 664
+    assert _end(whole + fragment[:40]) == 664
+    assert _end(whole + fragment[:5]) == 664
+    assert _end(head + fragment[:100]) == 124
     # a 64-bit box size (size 1) is read from the 8 bytes after the type
     large = (1).to_bytes(4, "big") + b"mdat" + (16 + 10).to_bytes(8, "big") + bytes(10)
-    assert whole_fragments_end(head + _box(b"moof", 32) + large) == 124 + 40 + 26
+    assert _end(head + _box(b"moof", 32) + large) == 124 + 40 + 26
 
 
 def test_a_file_cut_inside_its_last_fragment_is_trimmed_to_whole_fragments(
