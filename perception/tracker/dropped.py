@@ -37,8 +37,9 @@ class DroppedFrames:
     sides of at most ``max_frames`` dropped frames saw the ball, the ball went from one
     position to the other in at most ``max_frames + 1`` frame intervals (100 ms at 30 fps
     for the default 3): the line between them, evenly in time, is where it was. Longer
-    gaps (a hit or a bounce fits in them) and gaps next to a lost or predicted frame are
-    left without a position. Not thread-safe: one output owns it.
+    gaps (a hit or a bounce fits in them), gaps next to a lost or predicted frame, and
+    gaps across a clock that did not move forward (a live source restarting) are left
+    without a position. Not thread-safe: one output owns it.
 
     Args:
         max_frames: the most dropped frames in a row that are bridged.
