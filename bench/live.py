@@ -185,9 +185,8 @@ def ours_arm(
     count = max(sources[0].produced, len(truths))
     outputs = collector.outputs(count)  # a dropped frame: bridged, else a miss
     report, held = scored(outputs, truths, 0, held_out_from)
-    plain, plain_held = scored(
-        [collector.balls.get(i) for i in range(count)], truths, 0, held_out_from
-    )
+    unbridged = collector.outputs(count, with_bridged=False)
+    plain, plain_held = scored(unbridged, truths, 0, held_out_from)
     stages = outcome.summary.stages
     e2e = stages.get(LatencyStage.END_TO_END)
     inference = stages.get(LatencyStage.INFERENCE)

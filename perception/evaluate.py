@@ -152,9 +152,13 @@ class TrackCollector:
     def close(self) -> None:
         """Nothing to release."""
 
-    def outputs(self, count: int) -> list[BallState | None]:
-        """The ball per frame ``0..count-1``: processed, else bridged, else None (a miss)."""
-        return [self.balls.get(index, self.bridged.get(index)) for index in range(count)]
+    def outputs(self, count: int, *, with_bridged: bool = True) -> list[BallState | None]:
+        """The ball per frame ``0..count-1``: processed, else bridged, else None (a miss).
+
+        ``with_bridged=False`` leaves every dropped frame a miss (to show what bridging adds).
+        """
+        bridged = self.bridged if with_bridged else {}
+        return [self.balls.get(index, bridged.get(index)) for index in range(count)]
 
 
 REST_PX = 2.0  # a labelled ball this close to its labels on both neighbouring frames is at rest

@@ -62,6 +62,8 @@ def test_the_collector_keeps_bridged_frames_apart_from_processed_ones() -> None:
     assert collector.bridged == {1: BallState(TrackStatus.PREDICTED, 110.0, 40.0)}
     outputs = collector.outputs(5)
     assert [o.x if o else None for o in outputs] == [100.0, 110.0, 120.0, 130.0, None]
+    unbridged = collector.outputs(5, with_bridged=False)
+    assert [o.x if o else None for o in unbridged] == [100.0, None, 120.0, 130.0, None]
 
 
 def test_a_negative_limit_is_refused() -> None:
