@@ -50,6 +50,8 @@ class QatSettings:
         grad_clip: max gradient norm (0 disables clipping).
         seed: seeds torch and the crop stream.
         eval_crops: held-out crops scored before and after (float vs INT8); 0 skips it.
+        distill: weight of the float model's answers as a second target
+            (:mod:`perception.qat.distill`); 0 trains on the labels alone.
     """
 
     steps: int = 100
@@ -58,6 +60,7 @@ class QatSettings:
     grad_clip: float = 0.1
     seed: int = 0
     eval_crops: int = 200
+    distill: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1:
@@ -67,6 +70,9 @@ class QatSettings:
             raise ValueError(msg)
         if self.lr <= 0:
             msg = f"QAT lr must be > 0, but got {self.lr}"
+            raise ValueError(msg)
+        if self.distill < 0:
+            msg = f"QAT distill must be >= 0, but got {self.distill}"
             raise ValueError(msg)
 
 
@@ -184,6 +190,12 @@ def add_qat_arguments(parser: Any) -> None:
     parser.add_argument("--batch-size", type=int, default=_QAT_DEFAULTS.batch_size)
     parser.add_argument("--lr", type=float, default=_QAT_DEFAULTS.lr)
     parser.add_argument("--seed", type=int, default=_QAT_DEFAULTS.seed)
+    parser.add_argument(
+        "--distill",
+        type=float,
+        default=_QAT_DEFAULTS.distill,
+        help="weight of the float model's answers as a target (0 = the labels alone)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = default")
     parser.add_argument(
         "--reduce-range",

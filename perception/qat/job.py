@@ -13,6 +13,7 @@ import torch
 from perception.frame_input import frame_input_of
 from perception.options import FrameInput, ModelSize, QatSettings
 from perception.qat.crops import crop_batches, held_out_crops, score_graph
+from perception.qat.distill import distilled, with_teacher
 from perception.qat.pt2e import (
     FineTuneReport,
     LossFn,
@@ -148,9 +149,11 @@ def qat_convert(
     keep = float_module_names(network)
     narrow = (not cpu_has_vnni()) if reduce_range is None else reduce_range
     prepared = prepare_qat(network, example, keep_float=keep, reduce_range=narrow)
-    report = fine_tune(
-        prepared, crop_batches(data, resolution, settings), _rfdetr_loss(detector), settings
-    )
+    batches = crop_batches(data, resolution, settings)
+    loss = _rfdetr_loss(detector)
+    if settings.distill > 0:  # the float network (prepare_qat left it unchanged) teaches
+        batches, loss = with_teacher(batches, network), distilled(loss, settings.distill)
+    report = fine_tune(prepared, batches, loss, settings)
     return QatResult(convert(prepared), report, tuple(keep), narrow)
 
 
@@ -225,6 +228,7 @@ def quantize_detector(
             "batch_size": settings.batch_size,
             "lr": settings.lr,
             "seed": settings.seed,
+            "distill": settings.distill,
             "precision": "fp32",
             "final_loss": report.final_loss,
             "first_loss": report.losses[0] if report.losses else None,
@@ -245,7 +249,11 @@ def job_from_args(args: Any) -> QatJob:
     """
     try:
         settings = QatSettings(
-            steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            distill=args.distill,
         )
     except ValueError as exc:
         raise QatError(str(exc)) from exc

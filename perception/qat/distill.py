@@ -1,0 +1,107 @@
+"""QAT with the float model as the teacher: the INT8 twin learns the float model's answers.
+
+Why: a live run on a CPU switches to the INT8 twin, and a user expects it to find the ball
+where the float model does. Trained on the labels alone (the training's own loss, a few
+hundred crops), the twin drifted from its float model instead: on the held-out badminton
+rally the replay with the shipped twin scored F1 0.392 against the float model's 0.592 (it
+started tracks on shoes and rackets the float model never reported), and longer QAT
+shifted its scores up (best crop threshold 0.43 -> 0.63-0.77), so the product's threshold
+no longer meant the same thing. Knowledge distillation (Hinton et al. 2015; for QAT e.g.
+Polino et al. 2018, Mishra and Marr 2018) trains the quantized student towards the
+teacher's outputs, which keeps both the answers and the score scale.
+
+The student is the fake-quantized copy of the teacher, so query ``i`` of one is query
+``i`` of the other at the start: the loss is per query, with no matching. Per crop:
+
+- classes: the KL divergence of each query's class probabilities (sigmoid, as RF-DETR
+  scores them) from the teacher's, summed over queries and classes (the few queries that
+  see a ball carry the signal; a mean over all queries would drown them);
+- boxes: the L1 distance of each query's box from the teacher's, weighted by the
+  teacher's top class probability of that query, times :data:`BOX_WEIGHT` (RF-DETR's own
+  box-to-class weighting).
+
+:func:`with_teacher` runs the teacher on each crop of a batch (no gradients) and attaches
+its outputs to the crop's target under :data:`TEACHER_KEY`; :func:`distilled` wraps the
+task loss so that it sees the targets without that key and adds ``weight`` times the
+distillation term. ``weight`` 0 is the plain task loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual name
+
+from perception.qat.pt2e import Batch, LossFn
+
+TEACHER_KEY = "teacher"
+"""The target key that holds the teacher's outputs on that crop."""
+BOX_WEIGHT = 5.0
+"""Box L1 against class KL, as RF-DETR weights its box and class losses (5 : 1)."""
+
+
+def with_teacher(
+    batches: Iterable[Batch], teacher: Callable[[torch.Tensor], Any]
+) -> Iterator[Batch]:
+    """``batches`` with the teacher's detached outputs on each crop added to its target."""
+    for images, targets in batches:
+        marked = []
+        with torch.no_grad():
+            for index, target in enumerate(targets):
+                out = teacher(images[index : index + 1])
+                answer = {k: out[k].detach() for k in ("pred_logits", "pred_boxes")}
+                marked.append({**target, TEACHER_KEY: answer})
+        yield images, marked
+
+
+def distillation_loss(
+    student: Mapping[str, torch.Tensor], teacher: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
+    """How far the student's final queries are from the teacher's (0 when they agree).
+
+    Args:
+        student: ``pred_logits (B, Q, C)`` and ``pred_boxes (B, Q, 4)`` of the student.
+        teacher: the same of the teacher, on the same crops.
+
+    Returns:
+        Class KL summed over queries and classes plus :data:`BOX_WEIGHT` times the
+        teacher-weighted box L1, averaged over the batch.
+    """
+    s_logits, t_logits = student["pred_logits"], teacher["pred_logits"]
+    target = t_logits.sigmoid()
+    # binary KL(p_t || p_s) per element = BCE(s, p_t) - BCE(t, p_t), the teacher's entropy
+    kl = F.binary_cross_entropy_with_logits(
+        s_logits, target, reduction="none"
+    ) - F.binary_cross_entropy_with_logits(t_logits, target, reduction="none")
+    batch = s_logits.shape[0]
+    classes = kl.sum() / batch
+    weights = target.max(dim=-1).values  # (B, Q): how much the teacher believes each query
+    l1 = (student["pred_boxes"] - teacher["pred_boxes"]).abs().sum(dim=-1)
+    boxes = (weights * l1).sum() / weights.sum().clamp_min(1e-6)
+    return classes + BOX_WEIGHT * boxes
+
+
+def distilled(task: LossFn, weight: float) -> LossFn:
+    """``task`` on the targets without the teacher's outputs, plus ``weight`` x distillation.
+
+    Raises:
+        ValueError: ``weight`` < 0.
+    """
+    if weight < 0:
+        msg = f"the distillation weight must be >= 0, but got {weight}"
+        raise ValueError(msg)
+
+    def loss(outputs: Mapping[str, Any], targets: list[Any]) -> torch.Tensor:
+        plain = [{k: v for k, v in t.items() if k != TEACHER_KEY} for t in targets]
+        total = task(outputs, plain)
+        if weight == 0:
+            return total
+        teacher = {
+            key: torch.cat([t[TEACHER_KEY][key] for t in targets])
+            for key in ("pred_logits", "pred_boxes")
+        }
+        return total + weight * distillation_loss(outputs, teacher)
+
+    return loss
