@@ -20,6 +20,9 @@ The student is the fake-quantized copy of the teacher, so query ``i`` of one is 
   teacher's top class probability of that query, times :data:`BOX_WEIGHT` (RF-DETR's own
   box-to-class weighting).
 
+:func:`frozen_teacher` copies the float network before ``prepare_qat``: the prepared graph
+shares the network's parameters (all 11 of the test model's), so a teacher that is not a
+copy is trained along with its student and stops being a fixed target.
 :func:`with_teacher` runs the teacher on each crop of a batch (no gradients) and attaches
 its outputs to the crop's target under :data:`TEACHER_KEY`; :func:`distilled` wraps the
 task loss so that it sees the targets without that key and adds ``weight`` times the
@@ -28,6 +31,7 @@ distillation term. ``weight`` 0 is the plain task loss.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -40,6 +44,13 @@ TEACHER_KEY = "teacher"
 """The target key that holds the teacher's outputs on that crop."""
 BOX_WEIGHT = 5.0
 """Box L1 against class KL, as RF-DETR weights its box and class losses (5 : 1)."""
+
+
+def frozen_teacher(network: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``network`` in eval mode whose parameters no optimizer can change."""
+    teacher = copy.deepcopy(network).eval()
+    teacher.requires_grad_(False)
+    return teacher
 
 
 def with_teacher(

@@ -13,7 +13,7 @@ import torch
 from perception.frame_input import frame_input_of
 from perception.options import FrameInput, ModelSize, QatSettings
 from perception.qat.crops import crop_batches, held_out_crops, score_graph
-from perception.qat.distill import distilled, with_teacher
+from perception.qat.distill import distilled, frozen_teacher, with_teacher
 from perception.qat.pt2e import (
     FineTuneReport,
     LossFn,
@@ -148,11 +148,12 @@ def qat_convert(
     example = torch.zeros(1, 3, resolution, resolution)
     keep = float_module_names(network)
     narrow = (not cpu_has_vnni()) if reduce_range is None else reduce_range
+    teacher = frozen_teacher(network) if settings.distill > 0 else None
     prepared = prepare_qat(network, example, keep_float=keep, reduce_range=narrow)
     batches = crop_batches(data, resolution, settings)
     loss = _rfdetr_loss(detector)
-    if settings.distill > 0:  # the float network (prepare_qat left it unchanged) teaches
-        batches, loss = with_teacher(batches, network), distilled(loss, settings.distill)
+    if teacher is not None:
+        batches, loss = with_teacher(batches, teacher), distilled(loss, settings.distill)
     report = fine_tune(prepared, batches, loss, settings)
     return QatResult(convert(prepared), report, tuple(keep), narrow)
 

@@ -38,6 +38,7 @@ from perception.qat.distill import (
     TEACHER_KEY,
     distillation_loss,
     distilled,
+    frozen_teacher,
     with_teacher,
 )
 
@@ -482,6 +483,8 @@ def test_qat_with_a_teacher_moves_the_student_towards_the_teachers_answers() -> 
         student, example, keep_float=float_module_names(student), reduce_range=False
     )
     probe = next(_batches(99))[0]
+    with torch.no_grad():
+        answer = teacher(probe[:1])
 
     def gap() -> float:
         with torch.no_grad():
@@ -500,6 +503,24 @@ def test_qat_with_a_teacher_moves_the_student_towards_the_teachers_answers() -> 
     fine_tune(prepared, with_teacher(crops, teacher), distilled(no_task, 1.0), settings)
 
     assert gap() < 0.5 * before  # measured: 3.74 -> 0.18
+    torch.testing.assert_close(teacher(probe[:1]), answer)  # the target stood still
+
+
+def test_the_teacher_is_not_trained_with_its_student() -> None:
+    network = TinyDetr().eval()
+    teacher = frozen_teacher(network)  # before prepare_qat, as the QAT job does
+    prepared = prepare_qat(
+        network, torch.zeros(1, 3, SIDE, SIDE), keep_float=(), reduce_range=False
+    )
+    probe = next(_batches(98))[0][:1]
+    with torch.no_grad():
+        answer = teacher(probe)
+
+    fine_tune(prepared, _batches(4), _loss, QatSettings(steps=5, lr=1e-2))
+
+    with torch.no_grad():
+        torch.testing.assert_close(teacher(probe), answer)
+        assert not torch.allclose(network(probe)["pred_boxes"], answer["pred_boxes"])
 
 
 def test_qat_command_takes_a_distillation_weight_and_refuses_a_negative_one() -> None:
