@@ -50,8 +50,8 @@ class QatSettings:
         grad_clip: max gradient norm (0 disables clipping).
         seed: seeds torch and the crop stream.
         eval_crops: held-out crops scored before and after (float vs INT8); 0 skips it.
-        distill: weight of the float model's answers as a second target
-            (:mod:`perception.qat.distill`); 0 trains on the labels alone.
+        distill: the share of the float model's answers in the loss, 0 to 1
+            (:mod:`perception.qat.distill`); 0 trains on the labels alone, 1 on the teacher.
     """
 
     steps: int = 100
@@ -71,8 +71,8 @@ class QatSettings:
         if self.lr <= 0:
             msg = f"QAT lr must be > 0, but got {self.lr}"
             raise ValueError(msg)
-        if self.distill < 0:
-            msg = f"QAT distill must be >= 0, but got {self.distill}"
+        if not 0.0 <= self.distill <= 1.0:
+            msg = f"QAT distill must be in [0, 1], but got {self.distill}"
             raise ValueError(msg)
 
 
@@ -194,7 +194,7 @@ def add_qat_arguments(parser: Any) -> None:
         "--distill",
         type=float,
         default=_QAT_DEFAULTS.distill,
-        help="weight of the float model's answers as a target (0 = the labels alone)",
+        help="share of the float model's answers in the loss (0 = labels only, 1 = teacher only)",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = default")
     parser.add_argument(

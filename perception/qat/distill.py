@@ -25,8 +25,12 @@ shares the network's parameters (all 11 of the test model's), so a teacher that 
 copy is trained along with its student and stops being a fixed target.
 :func:`with_teacher` runs the teacher on each crop of a batch (no gradients) and attaches
 its outputs to the crop's target under :data:`TEACHER_KEY`; :func:`distilled` wraps the
-task loss so that it sees the targets without that key and adds ``weight`` times the
-distillation term. ``weight`` 0 is the plain task loss.
+task loss so that it sees the targets without that key and mixes the two: ``(1 - weight)``
+x task + ``weight`` x distillation; 0 is the plain task loss, 1 the teacher alone. Measured
+on the real badminton model (200 steps, lr 1e-5, replay of train_00001, F1 all / held
+out): the task loss plus 1x or 4x distillation gave 0.323 / 0.424 and 0.022 / 0.000 (the
+labels' loss at that rate taught the twin to score players' rackets 0.8-0.95, above its
+teacher), against the label-only twin's 0.392 / 0.653.
 """
 
 from __future__ import annotations
@@ -95,24 +99,24 @@ def distillation_loss(
 
 
 def distilled(task: LossFn, weight: float) -> LossFn:
-    """``task`` on the targets without the teacher's outputs, plus ``weight`` x distillation.
+    """``(1 - weight)`` x ``task`` (targets without the teacher's) + ``weight`` x distillation.
 
     Raises:
-        ValueError: ``weight`` < 0.
+        ValueError: ``weight`` outside ``[0, 1]``.
     """
-    if weight < 0:
-        msg = f"the distillation weight must be >= 0, but got {weight}"
+    if not 0.0 <= weight <= 1.0:
+        msg = f"the distillation weight must be in [0, 1], but got {weight}"
         raise ValueError(msg)
 
     def loss(outputs: Mapping[str, Any], targets: list[Any]) -> torch.Tensor:
         plain = [{k: v for k, v in t.items() if k != TEACHER_KEY} for t in targets]
-        total = task(outputs, plain)
         if weight == 0:
-            return total
+            return task(outputs, plain)
         teacher = {
             key: torch.cat([t[TEACHER_KEY][key] for t in targets])
             for key in ("pred_logits", "pred_boxes")
         }
-        return total + weight * distillation_loss(outputs, teacher)
+        taught = weight * distillation_loss(outputs, teacher)
+        return taught if weight == 1 else (1 - weight) * task(outputs, plain) + taught
 
     return loss
