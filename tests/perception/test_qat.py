@@ -429,6 +429,16 @@ def test_distillation_loss_is_zero_when_the_student_answers_as_the_teacher() -> 
     assert float(distillation_loss(teacher, teacher)) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_distillation_pairs_queries_whatever_their_order() -> None:
+    with torch.no_grad():
+        teacher = TinyDetr().eval()(torch.randn(2, 3, SIDE, SIDE))
+    reordered = {key: value.flip(1) for key, value in teacher.items()}  # the same, reversed
+
+    assert float(distillation_loss(reordered, teacher)) == pytest.approx(0.0, abs=1e-6)
+    moved = {**reordered, "pred_boxes": reordered["pred_boxes"] + 0.01}
+    assert float(distillation_loss(moved, teacher)) == pytest.approx(BOX_WEIGHT * 0.04, rel=1e-3)
+
+
 def test_distillation_loss_on_one_query_by_hand() -> None:
     # teacher p = 0.5, student p = 0.75: KL = 0.5 ln(0.5/0.75) + 0.5 ln(0.5/0.25)
     kl = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
