@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.* when run
 from bench.stillness import longest_still_run
 from configs.app_config import AppConfig, for_replay, load_config, preset_path
 from perception.dataset import LabelledFrame, clip_images, frames_from_yolo
-from perception.detector import Precision
+from perception.detector import Detector, Precision
 from perception.evaluate import EvalReport, run_eval, split_at_rest
+from perception.int8_detector import Int8Detector
 from perception.labels import read_labels
 from perception.precision import PrecisionPlan
 from perception.real_data import unstretched_frame
@@ -90,7 +91,7 @@ def clip_frames(video: Path, start: int, stop: int | None) -> Iterator[Frame]:
 
 
 def score_clip(
-    detector: RfDetrDetector, config: AppConfig, video: Path, start: int, stop: int | None
+    detector: Detector, config: AppConfig, video: Path, start: int, stop: int | None
 ) -> tuple[EvalReport, float]:
     truths = read_labels(video.with_suffix(".csv"), 1280, 720)
     truths = truths[start:stop]
@@ -119,7 +120,7 @@ def still_frames(
 
 
 def score_stills(
-    detector: RfDetrDetector, config: AppConfig, frames: list[LabelledFrame]
+    detector: Detector, config: AppConfig, frames: list[LabelledFrame]
 ) -> tuple[int, int, float]:
     """Hits (top-1 within 4 px of a labelled centre), images with a ball, images per second."""
     search = BallSearch(detector, config.search)
@@ -143,7 +144,7 @@ def score_stills(
 
 
 def score_sequence(
-    detector: RfDetrDetector, config: AppConfig, frames: list[LabelledFrame]
+    detector: Detector, config: AppConfig, frames: list[LabelledFrame]
 ) -> tuple[EvalReport, float]:
     """A set of stills that are one clip's frames, as a clip: in frame order, 30 fps times.
 
@@ -164,7 +165,7 @@ def score_sequence(
     return report, len(clip) / (time.perf_counter() - began)
 
 
-def static_lock(detector: RfDetrDetector, config: AppConfig, root: Path) -> tuple[int, int, int]:
+def static_lock(detector: Detector, config: AppConfig, root: Path) -> tuple[int, int, int]:
     """(longest static seen run, seen frames, frames) on the unlabelled 1080p tennis clip."""
     video = root / "tennis_atp" / "video_input3.mp4"
     frames = list(clip_frames(video, 0, None))
@@ -174,7 +175,7 @@ def static_lock(detector: RfDetrDetector, config: AppConfig, root: Path) -> tupl
     return longest_still_run(rows, 3.0), seen, len(rows)
 
 
-def score_synth(detector: RfDetrDetector, config: AppConfig, seed: int) -> EvalReport:
+def score_synth(detector: Detector, config: AppConfig, seed: int) -> EvalReport:
     params = parse_synth_uri(f"synth:?seed={seed}&frames=150&width=1280&height=720&fps=30")
     match = SynthMatch(params)
     frames = []
@@ -194,9 +195,7 @@ def rest_cells(report: EvalReport) -> tuple[str, str]:
     return f"{split.moving_recall:.3f}", f"{split.rest_recall:.3f} ({split.rest_frames})"
 
 
-def clip_rows(
-    detector: RfDetrDetector, config: AppConfig, root: Path, *, held_out_only: bool
-) -> None:
+def clip_rows(detector: Detector, config: AppConfig, root: Path, *, held_out_only: bool) -> None:
     """Print one row per labelled clip (and per set of stills that is one clip's frames)."""
     for sport, name, stem, start, stop, held in CLIPS:
         if held_out_only and not held:
@@ -231,6 +230,12 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=REAL, help="the real footage folder")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument(
+        "--int8-artifact",
+        type=Path,
+        default=None,
+        help="score the real footage with this INT8 QAT twin of --weights instead (CPU)",
+    )
+    parser.add_argument(
         "--only",
         choices=PARTS,
         action="append",
@@ -248,10 +253,15 @@ def main() -> int:
     # (no motion between unrelated pictures) and the synthetic match do not
     video = for_replay(loaded, is_real=True)
     config = for_replay(loaded)
-    detector = detector_for(args.weights, config, args.threads, args.device)
-    print(
-        f"weights: {args.weights.name}; preset {args.config}; {args.device}, {args.threads} threads"
-    )
+    float_detector = detector_for(args.weights, config, args.threads, args.device)
+    detector: Detector = float_detector
+    shown = f"weights: {args.weights.name}"
+    if args.int8_artifact is not None:  # the twin a live run on a CPU switches to
+        detector = Int8Detector.load(
+            args.int8_artifact, threshold=config.detector.threshold, threads=args.threads
+        )
+        shown = f"INT8 twin: {args.int8_artifact.name} (synth rows: float)"
+    print(f"{shown}; preset {args.config}; {args.device}, {args.threads} threads")
     print(
         row("sport", "clip", "frames", "P", "R", "F1@4px", "R moving", "R at rest (frames)",
             "median px", "fps", "in training")
@@ -278,7 +288,7 @@ def main() -> int:
         )
     if "synth" in parts and not args.no_synth:
         synth_detector = detector_for(args.synth_weights, config, args.threads, args.device)
-        for weights_name, det in (("synth model", synth_detector), ("real model", detector)):
+        for weights_name, det in (("synth model", synth_detector), ("real model", float_detector)):
             for seed in SYNTH_SEEDS:
                 report = score_synth(det, config, seed)
                 print(f"synth seed {seed} ({weights_name}): P {report.precision:.3f} "
