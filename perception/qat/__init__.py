@@ -24,6 +24,8 @@ Modules, each owning one part:
 - :mod:`~perception.qat.pt2e`: the steps on any torch network: ``prepare_qat``,
   ``fine_tune``, ``convert``, ``export_onnx``.
 - :mod:`~perception.qat.crops`: the training crops, the held-out crops and their score.
+- :mod:`~perception.qat.distill`: the float model as teacher (``--distill``): its answers,
+  paired query by query, as the target.
 - :mod:`~perception.qat.job`: RF-DETR and the ``ballwatch qat`` command.
 """
 
