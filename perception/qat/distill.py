@@ -32,10 +32,10 @@ copy is trained along with its student and stops being a fixed target.
 its outputs to the crop's target under :data:`TEACHER_KEY`; :func:`distilled` wraps the
 task loss so that it sees the targets without that key and mixes the two: ``(1 - weight)``
 x task + ``weight`` x distillation; 0 is the plain task loss, 1 the teacher alone. Measured
-on the real badminton model (200 steps, lr 1e-5, replay of train_00001, F1 all / held
-out): the task loss plus 1x or 4x distillation gave 0.323 / 0.424 and 0.022 / 0.000 (the
-labels' loss at that rate taught the twin to score players' rackets 0.8-0.95, above its
-teacher), against the label-only twin's 0.392 / 0.653.
+on the real badminton model (200 steps, lr 1e-5, replay of train_00001, F1 all / held out,
+queries still compared per index): the task loss plus 1x or 4x distillation gave 0.323 /
+0.424 and 0.022 / 0.000 (that twin scored players' rackets 0.8-0.95, above its teacher),
+against the label-only twin's 0.392 / 0.653; the paired runs are in the README.
 """
 
 from __future__ import annotations
