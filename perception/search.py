@@ -18,6 +18,8 @@
   around the small moving blobs the motion gate found (:mod:`perception.motion`) plus
   ``sweep_tiles_per_frame`` rotating tiles, so a ball at rest is found too. Where the gate
   has no verdict (first frames, a pan or a cut) the tiles above are used instead.
+- **Second look** (in the motion and rotating searches): a lone detection the tracker waits
+  to see confirmed gets a crop on the next frames (see :meth:`BallSearch.second_look`).
 
 Crop sizes and the detector's input (the one decision point, :func:`detector_input_size`):
 a track crop smaller than the detector's resolution is given to the detector at its own
@@ -32,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -42,7 +44,7 @@ from configs.app_config import SearchConfig
 from perception.detections import Detections
 from perception.detector import Detector, ball_offset_px
 from perception.frame_input import FrameStack, frame_input_of
-from perception.motion import MotionGate, MotionResult
+from perception.motion import MotionBlob, MotionGate, MotionResult
 from perception.options import FrameInput
 from perception.result import PerceptionStep, SearchMode
 from perception.tiling import (
@@ -53,7 +55,7 @@ from perception.tiling import (
     tile_grid,
     to_frame,
 )
-from perception.tracker import TrackerPrediction
+from perception.tracker import TrackerPrediction, TrackPoint
 from stream.frame import Frame
 
 logger = logging.getLogger(__name__)
@@ -209,12 +211,19 @@ class BallSearch:
                 return size
         return self._crop_sizes[-1]
 
-    def step(self, frame: Frame, prediction: TrackerPrediction | None) -> PerceptionStep:
+    def step(
+        self,
+        frame: Frame,
+        prediction: TrackerPrediction | None,
+        seeds: Sequence[TrackPoint] = (),
+    ) -> PerceptionStep:
         """Look at one frame: track crop when the ball is followed, else search.
 
         Args:
             frame: the frame to look at.
             prediction: the tracker's prediction for this frame's time, or None.
+            seeds: lone detections the tracker waits to see confirmed (a second look
+                goes to the surest, see :meth:`second_look`).
 
         Returns:
             Candidates in frame pixels, the mode, pixels fed to the detector and the
@@ -240,11 +249,13 @@ class BallSearch:
             mode = SearchMode.TRACK
         elif motion is not None and motion.is_usable:
             self._wide_round = 0
-            windows = self._motion_windows(motion, tiles, frame.width, frame.height)
+            look = self.second_look(seeds, frame.width, frame.height)
+            windows = look + self._motion_windows(motion, tiles, look, frame.width, frame.height)
             mode = SearchMode.MOTION
         elif 0 < config.live_tiles_per_frame < len(tiles):
             self._wide_round = 0
-            windows = self._rotate(tiles, config.live_tiles_per_frame)
+            look = self.second_look(seeds, frame.width, frame.height)
+            windows = look + self._rotate(tiles, config.live_tiles_per_frame)
             mode = SearchMode.SEARCH
         else:
             self._wide_round = 0
@@ -297,6 +308,7 @@ class BallSearch:
             blob
             for blob in motion.blobs
             if math.hypot(blob.x - prediction.x, blob.y - prediction.y) <= reach
+            and not _is_ghost(blob, prediction)
         ]
         if not near:
             return None
@@ -333,17 +345,46 @@ class BallSearch:
         self._wide_round += 1
         return [ordered[(start + offset) % len(ordered)] for offset in range(count)]
 
+    def second_look(self, seeds: Sequence[TrackPoint], width: int, height: int) -> list[Window]:
+        """A crop on the surest lone detection the tracker waits to see again, if any.
+
+        The one place deciding where a search looks twice. A track starts only when a
+        second detection confirms a first within ``tracker.confirm_frames`` frames; a
+        search that covers the frame in turns (the motion gate's crops, the rotating
+        tiles) seldom looks at the same place on the next frame, so a ball found once by
+        a crop around a passing player, or by a sweep tile, was never confirmed: a ball at
+        rest (a kick-off) until it moved. So the next frames look at the surest seed
+        again, in place of one of the gate's crops (the cost per frame stays the same),
+        with the seed where a track crop puts its ball (:func:`ball_offset_px`).
+        """
+        if not seeds:
+            return []
+        seed = max(seeds, key=lambda point: point.confidence)
+        offset = self._ball_offset  # as a track crop's: the detector sees a known ball best
+        size = self._detector.resolution
+        return [crop_window(seed.x + offset, seed.y + offset, size, width, height)]
+
     def _motion_windows(
-        self, motion: MotionResult, tiles: list[Window], width: int, height: int
+        self,
+        motion: MotionResult,
+        tiles: list[Window],
+        taken: list[Window],
+        width: int,
+        height: int,
     ) -> list[Window]:
-        """Crops around the moving blobs (one per neighbourhood) plus the sweep tiles."""
+        """Crops around the moving blobs (one per neighbourhood) plus the sweep tiles.
+
+        ``taken``: crops already chosen (a second look); they count against
+        ``motion.max_candidates`` and cover the blobs inside them.
+        """
         size = self._detector.resolution
         margin = self._config.track_margin_px
         windows: list[Window] = []
-        for blob in motion.blobs[: self._config.motion.max_candidates]:
+        budget = max(self._config.motion.max_candidates - len(taken), 0)
+        for blob in motion.blobs[:budget]:
             if any(
                 w.x0 + margin <= blob.x < w.x1 - margin and w.y0 + margin <= blob.y < w.y1 - margin
-                for w in windows
+                for w in [*taken, *windows]
             ):
                 continue
             # centred, not on a patch centre as the track crop's ball: the detector sees
@@ -390,3 +431,19 @@ class BallSearch:
         merged = merge_duplicates(Detections.concat(parts), self._config.merge_distance_px)
         pixels = sum(size * size for size in sizes)
         return PerceptionStep(merged, mode, pixels, start, end, len(windows), candidates)
+
+
+def _is_ghost(blob: MotionBlob, prediction: TrackerPrediction) -> bool:
+    """Whether ``blob`` is the ball's past: nearer where it was last seen than where it is due.
+
+    The gate's three-frame difference keeps what differs from both earlier frames; where a
+    ball's two earlier pictures overlap (a blurred ball moving less than its streak plus
+    its size a frame), that overlap differs from the current frame in both and makes a
+    blob 1-1.5 frames of travel behind the ball. Live on synth seed 626262 the tracker
+    took it for the ball when the ball's own blob was missing, and the track broke.
+    """
+    if prediction.last is None:
+        return False
+    ahead = math.hypot(blob.x - prediction.x, blob.y - prediction.y)
+    behind = math.hypot(blob.x - prediction.last[0], blob.y - prediction.last[1])
+    return behind < ahead

@@ -70,7 +70,8 @@ class SearchAndTrack:
         if pending is not None:
             self.swap_detector(pending)
         prediction = self._tracker.predict(frame.pts_s)
-        step = self._search.step(frame, prediction)
+        seeds = self._tracker.tracker.seeds(frame.pts_s)
+        step = self._search.step(frame, prediction, seeds)
         key = (frame, step, dequeued_ns, self.precision)
         size = (frame.width, frame.height)
         moving = self._change.moving(frame.image, step.detections)

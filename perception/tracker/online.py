@@ -174,6 +174,12 @@ class BallTracker:
             return fit, max(reach / 2, fit.sigma)
         return fit, fit.sigma
 
+    def seeds(self, t_s: float) -> tuple[TrackPoint, ...]:
+        """Lone detections that a detection near them at ``t_s`` would turn into a track."""
+        if self._segment:
+            return ()
+        return self._seeds.waiting(t_s, self._seed_horizon_s())
+
     def predict(self, t_s: float) -> TrackerPrediction | None:
         """Where the ball should be at ``t_s``; None without a track.
 
@@ -184,7 +190,8 @@ class BallTracker:
             return None
         fit, sigma = self._predict_fit(t_s)
         speed = math.hypot(fit.vx, fit.vy) / self.frame_interval_s
-        return TrackerPrediction(fit.x, fit.y, sigma, speed, self._misses)
+        last = self._segment[-1]
+        return TrackerPrediction(fit.x, fit.y, sigma, speed, self._misses, (last.x, last.y))
 
     def update(
         self,
@@ -378,10 +385,12 @@ class BallTracker:
         state = BallState(TrackStatus.SEEN, out_x, out_y, score)
         return TrackerStep(state, point, self._segment_id)
 
+    def _seed_horizon_s(self) -> float:
+        return (self._config.confirm_frames + 0.5) * self.frame_interval_s
+
     def _remember_seeds(self, candidates: Candidates, skip: int | None = None) -> None:
         """Keep unexplained candidates a few frames: a second one nearby starts a track."""
-        horizon = (self._config.confirm_frames + 0.5) * self.frame_interval_s
-        self._seeds.remember(candidates, horizon, skip)
+        self._seeds.remember(candidates, self._seed_horizon_s(), skip)
 
     def _acquire(self, candidates: Candidates) -> TrackerStep:
         """Start a track from a candidate confirmed by an earlier seed within reach."""

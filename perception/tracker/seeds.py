@@ -33,6 +33,10 @@ class SeedPool:
         """Forget every seed."""
         self._seeds.clear()
 
+    def waiting(self, t_s: float, horizon_s: float) -> tuple[TrackPoint, ...]:
+        """The seeds that can still be confirmed at ``t_s`` (younger than ``horizon_s``)."""
+        return tuple(seed for seed in self._seeds if 0 < t_s - seed.t_s <= horizon_s)
+
     def remember(self, candidates: Candidates, horizon_s: float, skip: int | None = None) -> None:
         """Keep unexplained candidates ``horizon_s``: a second one nearby starts a track.
 

@@ -21,6 +21,7 @@ class TrackerPrediction:
         sigma_px: one-sigma uncertainty of each coordinate in pixels.
         speed_px_s: the ball's estimated speed in pixels per second.
         misses: frames since the last accepted detection (0 = seen on the last frame).
+        last: ``(x, y)`` of the last accepted detection, None when not given.
     """
 
     x: float
@@ -28,6 +29,7 @@ class TrackerPrediction:
     sigma_px: float
     speed_px_s: float
     misses: int
+    last: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

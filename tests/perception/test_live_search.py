@@ -201,3 +201,50 @@ def test_only_a_blob_on_the_predicted_ball_stands_in_for_it() -> None:
     step = search.blob_step(on_it, predicted, 1 / FPS)
     assert step is not None
     assert step.detections.centers.tolist() == [[679.0, 142.0]]
+
+
+def test_the_balls_past_is_not_taken_for_it_between_detector_frames() -> None:
+    # where a blurred ball's two earlier pictures overlap, the gate finds a blob behind the
+    # ball; nearer where the ball was last seen than where it is due, it is not the ball
+    search = BallSearch(
+        WhiteBoxDetector(resolution=128),
+        SearchConfig(detect_every=2, motion=MotionConfig(enabled=True)),
+    )
+    due = TrackerPrediction(700.0, 300.0, 5.0, speed_px_s=360.0, misses=0, last=(688.0, 300.0))
+    ghost = MotionBlob(685.0, 301.0, 30.0, 80.0)
+    ball_blob = MotionBlob(701.0, 300.0, 30.0, 80.0)
+
+    # 3 sigmas + 4 px = 19 px: the ghost, 15 px from where the ball is due, is within reach
+    only_ghost = MotionResult((ghost,), 0.01, True, 8.0)
+    assert search.blob_step(only_ghost, due, 1 / FPS) is None  # the detector looks instead
+    both = MotionResult((ghost, ball_blob), 0.01, True, 8.0)
+    step = search.blob_step(both, due, 1 / FPS)
+    assert step is not None
+    assert step.detections.centers.tolist() == [[701.0, 300.0]]
+
+
+def rest_frame(index: int) -> Frame:
+    image = np.full((720, 1280, 3), 40, np.uint8)
+    image[58:62, 58:62] = 255  # a ball at rest near the top-left corner
+    return Frame(index, image, index / FPS, 0)
+
+
+def test_a_ball_at_rest_found_once_by_the_search_is_looked_at_again_and_tracked() -> None:
+    # the rotating search sees the top-left tile on the first frame only (two tiles a
+    # frame, then the gate's crops around moving blobs: there are none); the next frame
+    # looks at the lone detection again, which confirms it, and the track keeps it
+    detector = WhiteBoxDetector(resolution=128)
+    config = SearchConfig(live_tiles_per_frame=2, motion=MotionConfig(enabled=True))
+    search = BallSearch(detector, config, clock=StepClock())
+    run = SearchAndTrack(search, BallTracker(TrackerConfig(lag_frames=0)), detector)
+
+    results = [r for index in range(10) for r in run.process(rest_frame(index), 0)]
+
+    assert results[0].step.mode is SearchMode.SEARCH
+    assert results[0].ball.status is TrackStatus.LOST  # one detection is only a seed
+    assert results[1].step.mode is SearchMode.SEARCH
+    assert results[1].step.windows == 3  # the second look and the two rotating tiles
+    for r in results[1:]:
+        assert r.ball.status is TrackStatus.SEEN, r.frame.index
+        assert np.hypot(r.ball.x - 60.0, r.ball.y - 60.0) < 1.0, (r.frame.index, r.ball)
+    assert {r.step.mode for r in results[2:]} == {SearchMode.TRACK}

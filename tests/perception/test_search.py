@@ -15,7 +15,7 @@ from perception.detector import Detector, Precision
 from perception.result import SearchMode
 from perception.search import BallSearch, detector_input_size
 from perception.tiling import tile_grid
-from perception.tracker import TrackerPrediction
+from perception.tracker import TrackerPrediction, TrackPoint
 from stream.frame import Frame
 from tests.fakes import VariableSizeDetector, WhiteBoxDetector
 
@@ -267,3 +267,31 @@ def test_a_motion_crop_stays_centred_on_the_moving_blob() -> None:
     assert steps[-1].mode is SearchMode.MOTION
     assert detector.centres[-1] == pytest.approx((64.0, 64.0), abs=1.0)
     assert steps[-1].detections.centers.tolist() == [[619.0, 403.0]]
+
+
+def test_a_second_look_goes_to_the_surest_seed_on_a_patch_centre_in_a_gate_crops_place() -> None:
+    # a lone detection waits for a second one: the next frame looks there again, with the
+    # seed where a track crop puts its ball; the look takes one of the gate's two crops
+    detector = PatchDetector(16)
+    motion = MotionConfig(enabled=True, max_candidates=2, sweep_tiles_per_frame=0)
+    config = SearchConfig(motion=motion)
+    search = BallSearch(detector, config)
+    ball_at = (300, 200, 304, 204)  # a ball at rest, no blob of its own
+    frames = [frame_with_box(ball_at, i) for i in range(3)]
+    for frame in frames[:2]:
+        search.step(frame, None)  # the gate needs two frames
+    sure = TrackPoint(0.0, 302.0, 202.0, 0.9)
+    weaker = TrackPoint(0.0, 900.0, 500.0, 0.6)
+    assert search.second_look([], 1280, 720) == []
+
+    step = search.step(frames[2], None, seeds=[weaker, sure])
+
+    assert step.mode is SearchMode.MOTION
+    assert step.windows == 1  # no moving blob: the look only
+    assert detector.centres[-1] == pytest.approx((56.0, 56.0), abs=1.0)  # half a patch off
+    assert step.detections.centers.tolist() == [[302.0, 202.0]]
+    moving = [frame_with_box((600 + 8 * i, 400, 606 + 8 * i, 406), i) for i in range(3)]
+    for frame in moving[:2]:
+        search.step(frame, None)
+    blobs = search.step(moving[2], None, seeds=[sure])
+    assert blobs.windows == 2  # the look and one gate crop, not the look and two
