@@ -204,12 +204,10 @@ def test_only_a_blob_on_the_predicted_ball_stands_in_for_it() -> None:
 
 
 def test_the_balls_past_is_not_taken_for_it_between_detector_frames() -> None:
-    # where a blurred ball's two earlier pictures overlap, the gate finds a blob behind the
-    # ball; nearer where the ball was last seen than where it is due, it is not the ball
-    search = BallSearch(
-        WhiteBoxDetector(resolution=128),
-        SearchConfig(detect_every=2, motion=MotionConfig(enabled=True)),
-    )
+    # where a blurred ball's two earlier pictures overlap, the gate finds a blob between
+    # them, behind where the ball was last seen: that is not the ball
+    config = SearchConfig(detect_every=2, motion=MotionConfig(enabled=True))
+    search = BallSearch(WhiteBoxDetector(resolution=128), config)
     due = TrackerPrediction(700.0, 300.0, 5.0, speed_px_s=360.0, misses=0, last=(688.0, 300.0))
     ghost = MotionBlob(685.0, 301.0, 30.0, 80.0)
     ball_blob = MotionBlob(701.0, 300.0, 30.0, 80.0)
@@ -221,6 +219,12 @@ def test_the_balls_past_is_not_taken_for_it_between_detector_frames() -> None:
     step = search.blob_step(both, due, 1 / FPS)
     assert step is not None
     assert step.detections.centers.tolist() == [[701.0, 300.0]]
+    # a shuttle slowing down hard falls short of the prediction, but is ahead of its past
+    slowed = MotionResult((MotionBlob(692.0, 300.0, 30.0, 80.0),), 0.01, True, 8.0)
+    fresh = BallSearch(WhiteBoxDetector(resolution=128), config)  # the detector is due there
+    step = fresh.blob_step(slowed, due, 1 / FPS)
+    assert step is not None
+    assert step.detections.centers.tolist() == [[692.0, 300.0]]
 
 
 def rest_frame(index: int) -> Frame:
