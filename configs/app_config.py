@@ -219,7 +219,8 @@ LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     # dropped frames the widened track window is covered two tiles a frame, not four
     "search": {"detect_every": 2, "max_track_tiles": 2},
     # two gate crops, one batched call; no sweep tile: a ball at rest is not reported
-    # until it moves, and then the gate finds it
+    # until it moves (then the gate finds it) or a crop found it once (the next frames
+    # look there again: perception/search.py, BallSearch.second_look)
     "motion": {"max_candidates": 2, "sweep_tiles_per_frame": 0},
     # one frame (33 ms at 30 fps) of smoothing instead of two
     "tracker": {"lag_frames": 1},
