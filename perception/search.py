@@ -443,7 +443,7 @@ def _is_ghost(blob: MotionBlob, prediction: TrackerPrediction) -> bool:
     626262 the tracker took it for the ball when the ball's own blob was missing, and the
     track broke. Behind, not merely nearer the last position than the predicted one: a
     shuttle slows down hard, and its own blob falls short of a prediction made at its
-    old speed (live on the badminton rally that rule lost the held-out F1 0.53-0.62 ->
+    old speed (live on the badminton rally that rule lost the held-out F1 0.49-0.62 ->
     0.25-0.35).
     """
     if prediction.last is None:
