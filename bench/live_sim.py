@@ -1,0 +1,280 @@
+"""Live, simulated: the live path on a virtual clock, so live settings compare without spread.
+
+``bench.live`` (d) runs the app at real-time pace; which frames it drops depends on how busy
+the machine is at that instant, and around a track's start one dropped frame changes the
+rest of the rally: on the badminton rally two runs of the same code differed by up to 0.14
+in F1. That spread hid effects of 0.1 (issue 12, 2026-12-06). This bench runs the same
+perception path (:class:`~perception.search_and_track.SearchAndTrack`, the live config from
+:func:`~configs.app_config.for_live`, the INT8 QAT twin a live run on a CPU picks) frame
+by frame, but the time each frame takes is a cost model, not the wall clock: frames arrive
+at the source's pace, a frame waiting while the worker is busy is replaced by a newer one
+(the live queue: newest wins, ``stream.frame_queue_size`` deep), and the worker is busy for
+``frame_ms`` plus ``crop_ms`` per 128 px crop's worth of pixels it gave the detector. So a
+setting changes which frames are dropped only through the work it asks for, and the same
+arms give the same table on every run.
+
+The cost model's defaults are this project's 2-core CPUs with the real model's INT8 twin
+(18.9 ms a 128 px crop; decode, motion gate and tracker ~5 ms a frame). A dropped frame
+counts as a miss unless the output bridged it (as ``eval --realtime`` scores it).
+
+    .venv/bin/python -m bench.live_sim                        # live defaults vs two variants
+    .venv/bin/python -m bench.live_sim --arms default search.detect_every=1
+    .venv/bin/python -m bench.live_sim --clip "synth:?seed=515151&frames=300"
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does, before torch loads
+
+import numpy as np
+
+from configs.app_config import AppConfig, for_live, load_config, parse_override, preset_path
+from perception.evaluate import EvalReport, TrackCollector, evaluate_outputs
+from perception.int8_detector import Int8Detector
+from perception.labels import read_labels
+from perception.result import PerceptionStep
+from perception.search import BallSearch
+from perception.search_and_track import SearchAndTrack
+from perception.tracker import BallTracker, TrackerPrediction, TrackPoint
+from perception.weights import choose_weights
+from stream.app import auto_int8_artifact
+from stream.frame import BallTruth, Frame
+from stream.synth import SynthMatch, parse_synth_uri
+
+CLIP = Path(__file__).resolve().parents[2] / "shared/data/real/badminton_bwf/train_00001.mp4"
+ARMS = (
+    "default",
+    "search.detect_every=1",
+    "search.motion.sweep_tiles_per_frame=1",
+    "search.detect_every=1,search.motion.sweep_tiles_per_frame=1",
+)
+
+
+class VirtualQueue:
+    """Which frames a live worker gets: frames arrive on time, the newest ``depth`` wait.
+
+    Pure bookkeeping (no clock, no threads), the live frame queue's policy (``latest``):
+    a frame arriving while ``depth`` frames already wait pushes the oldest out (dropped).
+
+    Args:
+        arrivals_s: each frame's arrival time, in order.
+        depth: how many frames may wait (``stream.frame_queue_size``).
+    """
+
+    def __init__(self, arrivals_s: Sequence[float], depth: int) -> None:
+        self._arrivals = list(arrivals_s)
+        self._depth = depth
+        self._waiting: deque[int] = deque()
+        self._next = 0
+        self.dropped: list[int] = []
+
+    def take(self, now_s: float) -> tuple[int, float] | None:
+        """The frame the worker, free at ``now_s``, takes next and when; None at the end."""
+        self._admit(now_s)
+        if not self._waiting:
+            if self._next >= len(self._arrivals):
+                return None
+            now_s = self._arrivals[self._next]  # idle until the next frame arrives
+            self._admit(now_s)
+        return self._waiting.popleft(), now_s
+
+    def _admit(self, now_s: float) -> None:
+        while self._next < len(self._arrivals) and self._arrivals[self._next] <= now_s:
+            self._waiting.append(self._next)
+            self._next += 1
+            if len(self._waiting) > self._depth:
+                self.dropped.append(self._waiting.popleft())
+
+
+FRAME_MS = 5.0  # decode, motion gate, tracker, outputs: a 720p frame on 2 cores
+CROP_MS = 18.9  # the real model's INT8 twin, one 128 px crop, both cores (stop 25, AMX Xeon)
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """How long the worker is busy with one frame, in milliseconds."""
+
+    frame_ms: float = FRAME_MS
+    crop_ms: float = CROP_MS
+
+    def busy_ms(self, pixels: int, resolution: int) -> float:
+        """``frame_ms`` plus ``crop_ms`` per ``resolution``-square crop's worth of pixels."""
+        return self.frame_ms + self.crop_ms * pixels / (resolution * resolution)
+
+
+class _MeteredSearch(BallSearch):
+    """The product's search, keeping how many pixels the last frame gave the detector."""
+
+    last_pixels = 0
+
+    def step(
+        self, frame: Frame, prediction: TrackerPrediction | None, seeds: Sequence[TrackPoint] = ()
+    ) -> PerceptionStep:
+        step = super().step(frame, prediction, seeds)
+        self.last_pixels = step.pixels
+        return step
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """A labelled clip in memory: frames, their truths, the first held-out frame."""
+
+    frames: list[Frame]
+    truths: list[BallTruth]
+    held_out_from: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SimArm:
+    """One arm's simulated live run."""
+
+    name: str
+    processed: int
+    frames: int
+    report: EvalReport
+    before: EvalReport
+    held_out: EvalReport
+    processed_recall: float
+    e2e_p95_ms: float
+
+
+def simulate(
+    name: str, config: AppConfig, detector: Int8Detector, clip: Clip, cost: CostModel
+) -> SimArm:
+    """Run ``clip`` through the live perception path on the virtual clock and score it."""
+    frames, truths, held_out_from = clip.frames, clip.truths, clip.held_out_from
+    search = _MeteredSearch(detector, config.search)
+    run = SearchAndTrack(search, BallTracker(config.tracker), detector)
+    queue = VirtualQueue([frame.pts_s for frame in frames], config.stream.frame_queue_size)
+    collector = TrackCollector()
+    latencies: list[float] = []
+    now = 0.0
+    while (taken := queue.take(now)) is not None:
+        index, start = taken
+        frame = frames[index]
+        results = run.process(frame, 0)
+        now = start + cost.busy_ms(search.last_pixels, detector.resolution) / 1000.0
+        latencies.append((now - frame.pts_s) * 1000.0)
+        for result in results:
+            collector.write(None, result)
+    for result in run.flush():
+        collector.write(None, result)
+    outputs = collector.outputs(len(frames))
+    report = evaluate_outputs(outputs, truths)
+    before = evaluate_outputs(outputs[:held_out_from], truths[:held_out_from])
+    held = evaluate_outputs(outputs[held_out_from:], truths[held_out_from:])
+    done = sorted(collector.balls)
+    on_processed = evaluate_outputs([collector.balls[i] for i in done], [truths[i] for i in done])
+    return SimArm(
+        name,
+        len(collector.balls),
+        len(frames),
+        report,
+        before,
+        held,
+        on_processed.recall,
+        float(np.percentile(latencies, 95)) if latencies else 0.0,
+    )
+
+
+def clip_and_truths(clip: str) -> tuple[list[Frame], list[BallTruth], str]:
+    """The clip's frames (in memory), their truths, and the source kind for the weights."""
+    if clip.startswith("synth:"):
+        match = SynthMatch(parse_synth_uri(clip))
+        count = match.params.frames
+        if count is None:
+            raise SystemExit(f"{clip}: give the synthetic clip a length (frames=N)")
+        frames, truths = [], []
+        for index in range(count):
+            image, truth = match.frame(index)
+            frames.append(Frame(index, image, index / match.params.fps, 0))
+            truths.append(truth)
+        return frames, truths, "synth"
+    from bench.real import clip_frames  # the real footage reader (PyAV)
+
+    video = Path(clip)
+    frames = list(clip_frames(video, 0, None))
+    height, width = frames[0].image.shape[:2]
+    return frames, read_labels(video.with_suffix(".csv"), width, height), "file"
+
+
+def arm_config(preset: str, arm: str, clip: str) -> AppConfig:
+    """The live config of one arm: the preset, the arm's ``field=value`` list, live rules."""
+    overrides: dict[str, Any] = {"source": clip, "stream.realtime": True}
+    if arm != "default":
+        for text in arm.split(","):
+            key, value = parse_override(text)
+            overrides[key] = value
+    return for_live(load_config(preset_path(preset), overrides))
+
+
+def format_rows(arms: Sequence[SimArm]) -> str:
+    """One row per arm."""
+    lines = [
+        f"{'arm':62} {'processed':>9} {'P':>6} {'R':>6} {'F1@4px':>7} {'trained':>7} "
+        f"{'held-out':>8} {'R proc':>6} {'e2e p95':>8}"
+    ]
+    for arm in arms:
+        share = f"{arm.processed}/{arm.frames}"
+        lines.append(
+            f"{arm.name:62} {share:>9} {arm.report.precision:6.3f} {arm.report.recall:6.3f} "
+            f"{arm.report.f1:7.3f} {_f1(arm.before):>7} {_f1(arm.held_out):>8} "
+            f"{arm.processed_recall:6.3f} "
+            f"{arm.e2e_p95_ms:8.0f}"
+        )
+    return "\n".join(lines)
+
+
+def _f1(report: EvalReport) -> str:
+    return f"{report.f1:.3f}" if report.frames else "-"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Simulate each arm on the same clip and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default=str(CLIP), help="labelled .mp4 or synth:?...")
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), help="'default' or a,b=c,...")
+    parser.add_argument("--preset", default="live")
+    parser.add_argument("--held-out-from", type=int, default=220)
+    parser.add_argument("--frame-ms", type=float, default=FRAME_MS)
+    parser.add_argument("--crop-ms", type=float, default=CROP_MS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.clip.startswith("synth:") and not Path(args.clip).is_file():
+        print(f"skipped: {args.clip} is absent (the real footage lives in ../shared/data/real)")
+        return 0
+    frames, truths, kind = clip_and_truths(args.clip)
+    weights = choose_weights(None, kind).path
+    artifact = auto_int8_artifact(None, weights, is_live=True)
+    if artifact is None:
+        print(f"no INT8 QAT twin beside {weights}: make one with `ballwatch qat`")
+        return 1
+    cost = CostModel(args.frame_ms, args.crop_ms)
+    held_out_from = args.held_out_from if kind == "file" else 0
+    clip = Clip(frames, truths, held_out_from)
+    print(
+        f"{args.clip}: {len(frames)} frames; INT8 twin {artifact.name}; cost {cost.frame_ms} ms "
+        f"a frame + {cost.crop_ms} ms a 128 px crop; held out from frame {held_out_from}"
+    )
+    arms = []
+    for name in args.arms:
+        config = arm_config(args.preset, name, args.clip)
+        detector = Int8Detector.load(artifact, threshold=config.detector.threshold)
+        arms.append(simulate(name, config, detector, clip, cost))
+        print(format_rows(arms[-1:]).splitlines()[-1], flush=True)
+    print()
+    print(format_rows(arms))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
