@@ -116,6 +116,12 @@ def scored(
     return report, held
 
 
+def processed_recall(collector: TrackCollector, truths: Sequence[BallTruth]) -> float:
+    """Recall on the frames the run processed (the live target's "R proc"; drops not counted)."""
+    done = sorted(index for index in collector.balls if index < len(truths))
+    return evaluate_outputs([collector.balls[i] for i in done], [truths[i] for i in done]).recall
+
+
 def naive_arm(
     detector: Detector, frames: list[NDArray[np.uint8]], truths: list[BallTruth], first: int
 ) -> Arm:
@@ -191,8 +197,6 @@ def ours_arm(
     e2e = stages.get(LatencyStage.END_TO_END)
     inference = stages.get(LatencyStage.INFERENCE)
     processed = len(collector.balls)
-    done = sorted(index for index in collector.balls if index < len(truths))
-    on_processed = evaluate_outputs([collector.balls[i] for i in done], [truths[i] for i in done])
     return Arm(
         name,
         str(detector.precision),
@@ -203,7 +207,7 @@ def ours_arm(
         count,
         e2e.p95_ms if e2e else None,
         inference.p95_ms if inference else None,
-        on_processed.recall,
+        processed_recall(collector, truths),
         len(collector.bridged),
         (plain.f1, plain_held.f1),
     )

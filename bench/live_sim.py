@@ -37,6 +37,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does, before t
 
 import numpy as np
 
+from bench.live import processed_recall, scored
+from bench.real import clip_frames
 from configs.app_config import AppConfig, for_live, load_config, parse_override, preset_path
 from perception.evaluate import EvalReport, TrackCollector, evaluate_outputs
 from perception.int8_detector import Int8Detector
@@ -169,11 +171,8 @@ def simulate(
     for result in run.flush():
         collector.write(None, result)
     outputs = collector.outputs(len(frames))
-    report = evaluate_outputs(outputs, truths)
+    report, held = scored(outputs, truths, 0, held_out_from)
     before = evaluate_outputs(outputs[:held_out_from], truths[:held_out_from])
-    held = evaluate_outputs(outputs[held_out_from:], truths[held_out_from:])
-    done = sorted(collector.balls)
-    on_processed = evaluate_outputs([collector.balls[i] for i in done], [truths[i] for i in done])
     return SimArm(
         name,
         len(collector.balls),
@@ -181,7 +180,7 @@ def simulate(
         report,
         before,
         held,
-        on_processed.recall,
+        processed_recall(collector, truths),
         float(np.percentile(latencies, 95)) if latencies else 0.0,
     )
 
@@ -199,8 +198,6 @@ def clip_and_truths(clip: str) -> tuple[list[Frame], list[BallTruth], str]:
             frames.append(Frame(index, image, index / match.params.fps, 0))
             truths.append(truth)
         return frames, truths, "synth"
-    from bench.real import clip_frames  # the real footage reader (PyAV)
-
     video = Path(clip)
     frames = list(clip_frames(video, 0, None))
     height, width = frames[0].image.shape[:2]
