@@ -2,11 +2,12 @@
 
 Clips run the search -> detector -> tracker path of ``ballwatch run``/``eval`` in replay (nothing
 dropped; :func:`perception.evaluate.run_eval`, the replay preset's settings, FP32 on CPU) and are
-scored at 4 px. Still images get a full native-tile search; a hit is a top-1 detection within
-4 px of the labelled box centre. Stills that are one clip's frames (volleyball clip_four) are
-also run as a clip, in frame order. Also: the static-lock check on the unlabelled 1080p tennis clip
-(the longest run of `seen` frames within 3 px of each other) and synthetic seeds nobody trained or
-tuned on (with the synthetic model, the default for ``synth:`` sources).
+scored at 4 px. Still images are found as ``ballwatch find`` finds them (a full native-tile
+search, :mod:`perception.still`, with the bundled still model unless ``--still-weights``); a hit
+is a top-1 detection within 4 px of the labelled box centre. Stills that are one clip's frames
+(volleyball clip_four) are also run as a clip, in frame order. Also: the static-lock check on the
+unlabelled 1080p tennis clip (the longest run of `seen` frames within 3 px of each other) and
+synthetic seeds nobody trained or tuned on (with the synthetic model, the default for ``synth:``).
 
     .venv/bin/python bench/real.py                        # everything (about 15 min on 2 cores)
     .venv/bin/python bench/real.py --held-out-only        # the held-out rows only
@@ -40,6 +41,7 @@ from perception.precision import PrecisionPlan
 from perception.real_data import unstretched_frame
 from perception.rfdetr_detector import RfDetrDetector
 from perception.search import BallSearch
+from perception.still import StillFinder
 from perception.tracker import BallTracker
 from stream.frame import BallTruth, Frame
 from stream.synth import SynthMatch, parse_synth_uri
@@ -48,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 REAL_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-real.safetensors"
 SYNTH_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-synth.safetensors"
+STILL_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-still.safetensors"
 SYNTH_SEEDS = (515151, 626262, 737373)  # never used in training nor tuned on
 PARTS = ("clips", "stills", "static", "synth")
 
@@ -123,23 +126,16 @@ def score_stills(
     detector: Detector, config: AppConfig, frames: list[LabelledFrame]
 ) -> tuple[int, int, float]:
     """Hits (top-1 within 4 px of a labelled centre), images with a ball, images per second."""
-    search = BallSearch(detector, config.search)
+    finder = StillFinder(detector, config.search)
     hits = with_ball = 0
     began = time.perf_counter()
-    for number, still in enumerate(frames):
-        # stills are unrelated pictures: each is a first frame (a grey-stack model sees its
-        # grey picture three times: no motion to go by)
-        search.reset()
-        frame = Frame(number, still.image, 0.0, 0)
-        found = search.step(frame, None).detections
+    for still in frames:
+        ball = finder.find(still.image)
         if not still.balls:
             continue
         with_ball += 1
-        if len(found):
-            best = int(np.argmax(found.confidence))
-            x0, y0, x1, y1 = found.xyxy[best]
-            cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-            hits += any(np.hypot(cx - b.x, cy - b.y) <= 4.0 for b in still.balls)
+        if ball is not None:
+            hits += any(np.hypot(ball.x - b.x, ball.y - b.y) <= 4.0 for b in still.balls)
     return hits, with_ball, len(frames) / (time.perf_counter() - began)
 
 
@@ -219,10 +215,35 @@ def clip_rows(detector: Detector, config: AppConfig, root: Path, *, held_out_onl
         sys.stdout.flush()
 
 
+def still_rows(args: argparse.Namespace, config: AppConfig, root: Path) -> None:
+    """Print one row per set of stills, found as ``ballwatch find`` finds them."""
+    # as `ballwatch find` chooses: the still model when it is there
+    weights = args.still_weights if args.still_weights.is_file() else args.weights
+    print(f"stills: {weights.name} (float)")
+    detector = detector_for(weights, config, args.threads, args.device)
+    for sport, name, pattern, size, groups, held in STILLS:
+        if args.held_out_only and not held:
+            continue
+        frames = still_frames(root, pattern, size, groups)
+        hits, total, fps = score_stills(detector, config, frames)
+        recall = hits / total if total else float("nan")
+        print(
+            row(sport, f"{name} (stills, top-1)", total, "-", f"{recall:.3f}", "-", "-", "-",
+                "-", f"{fps:.1f}", "no (held out)" if held else "yes")
+        )  # fmt: skip
+        sys.stdout.flush()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", type=Path, default=REAL_WEIGHTS)
     parser.add_argument("--synth-weights", type=Path, default=SYNTH_WEIGHTS)
+    parser.add_argument(
+        "--still-weights",
+        type=Path,
+        default=STILL_WEIGHTS,
+        help="the model for the still pictures (default: the bundled still model)",
+    )
     parser.add_argument("--config", default="replay")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--held-out-only", action="store_true")
@@ -269,16 +290,8 @@ def main() -> int:
     print(row(*["---"] * 11))
     if "clips" in parts:
         clip_rows(detector, video, root, held_out_only=args.held_out_only)
-    for sport, name, pattern, size, groups, held in STILLS if "stills" in parts else ():
-        if args.held_out_only and not held:
-            continue
-        hits, total, fps = score_stills(detector, config, still_frames(root, pattern, size, groups))
-        recall = hits / total if total else float("nan")
-        print(
-            row(sport, f"{name} (stills, top-1)", total, "-", f"{recall:.3f}", "-", "-", "-",
-                "-", f"{fps:.1f}", "no (held out)" if held else "yes")
-        )  # fmt: skip
-        sys.stdout.flush()
+    if "stills" in parts:
+        still_rows(args, config, root)
     if "static" in parts:
         run, seen, frames = static_lock(detector, video, root)
         verdict = "ok" if run < 30 else "LOCKED on a static object"

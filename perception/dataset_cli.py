@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 
+from configs.app_config import for_replay, load_config, preset_path
 from perception.dataset import (
     BuildReport,
     CropRecipe,
@@ -36,9 +37,12 @@ from perception.dataset import (
     samples_from_frames,
     write_samples,
 )
+from perception.dataset.mining import MinePlan, mined_negatives
+from perception.detections import Detections
 from perception.frame_input import FrameStack, as_input
 from perception.labels import read_listed_labels
 from perception.options import FrameInput
+from perception.precision import resolve_precision
 from perception.real_data import (
     StillClip,
     pasted_samples,
@@ -46,6 +50,8 @@ from perception.real_data import (
     still_clip,
     unstretched_frame,
 )
+from perception.rfdetr_detector import RfDetrDetector
+from perception.still import StillFinder
 from perception.tracknet_folder import frames_from_tracknet
 from stream.frame import BallTruth
 
@@ -173,6 +179,29 @@ def _extra_samples(
             msg = "--still-negatives needs at least one --background VIDEO"
             raise DatasetError(msg)
         yield from static_negatives(clips, args.still_negatives, recipe, args.seed + 2)
+    if args.mine is not None:
+        find = whole_frame_search(args.mine, args.mine_score)
+        logger.info("mining %s's mistakes on %d training frames", args.mine, args.mine_frames)
+        plan = MinePlan(args.mine_crops, args.mine_score, args.mine_frames, args.seed + 3)
+        yield from mined_negatives(train, find, plan, recipe)
+
+
+def whole_frame_search(weights: Path, threshold: float) -> Callable[[LabelledFrame], Detections]:
+    """Frame -> what the still-picture search of it reports (:mod:`perception.still`).
+
+    Mined frames are searched as unrelated pictures: the full tiling, no track to follow,
+    FP32 on the CPU and FP16 on CUDA, as a run would.
+
+    Raises:
+        DetectorLoadError: the weights cannot be loaded.
+    """
+    config = for_replay(load_config(preset_path("replay")))
+    plan = resolve_precision("auto", "auto", None)
+    detector = RfDetrDetector.from_config(
+        config.detector.model_copy(update={"weights": str(weights), "threshold": threshold}), plan
+    )
+    finder = StillFinder(detector, config.search)
+    return lambda frame: finder.detections(frame.image)
 
 
 def build(args: argparse.Namespace, recipe: CropRecipe) -> BuildReport:
@@ -208,6 +237,16 @@ def run_dataset(args: argparse.Namespace) -> int:
             "--frame-input grey-stack needs consecutive frames: exports (--coco, --yolo, "
             "--yolo-stretched) only with --sequence, when their images are the frames of "
             "clips named <clip>_<frame>; --tracknet is not supported with it"
+        )
+        raise DatasetError(msg)
+    try:
+        MinePlan(args.mine_crops, args.mine_score, args.mine_frames)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from exc
+    if args.mine is not None and args.frame_input is not FrameInput.RGB:
+        msg = (
+            "--mine needs --frame-input rgb: a mined model searches single frames; "
+            "leave --mine out for a grey-stack set"
         )
         raise DatasetError(msg)
     try:

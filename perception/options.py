@@ -118,6 +118,21 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         "--still-negatives", type=int, default=0, metavar="N",
         help="N ball-free crops over still clutter (scoreboards, logos, lines)",
     )  # fmt: skip
+    parser.add_argument(
+        "--mine", type=Path, metavar="WEIGHTS",
+        help="a model whose confident mistakes on training frames become ball-free crops",
+    )  # fmt: skip
+    parser.add_argument(
+        "--mine-crops", type=int, default=2000, metavar="N", help="N mined crops (with --mine)"
+    )
+    parser.add_argument(
+        "--mine-frames", type=int, default=300, metavar="N",
+        help="training frames searched for mistakes (a seeded sample; the whole-frame search "
+        "takes ~1 s a 720p frame on a 2-core CPU)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--mine-score", type=float, default=0.3, help="the least score of a mined mistake"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="passes over labelled frames")
     parser.add_argument("--subclip", type=int, default=0, metavar="FRAMES", help="sub-clip length")
     parser.add_argument(
