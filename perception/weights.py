@@ -51,6 +51,7 @@ _CLASS_KEY = "class_embed.bias"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 SYNTH_MODEL_NAME = "ball-nano-synth.safetensors"
 REAL_MODEL_NAME = "ball-nano-real.safetensors"
+STILL_MODEL_NAME = "ball-nano-still.safetensors"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,27 +76,35 @@ def choose_weights(
     bundled synthetic model, which was trained on exactly those pitches, and every other
     source (a file, a camera, a stream: real footage) gets the bundled real-footage model;
     the synthetic model knows nothing of real broadcasts and locks onto scoreboard clutter
-    there. When the preferred bundled file is missing the other one is used, and with none
-    rfdetr's COCO checkpoint is the last resort.
+    there. A still picture (``image``: ``ballwatch find``) gets the bundled still model: the
+    real-footage model sees motion, and a photo has none. When the preferred bundled file is
+    missing the next one is used, and with none rfdetr's COCO checkpoint is the last resort.
 
     Args:
         configured: ``detector.weights`` (None when not set).
-        source_kind: ``synth``, ``file``, ``camera`` or ``network``.
+        source_kind: ``synth``, ``file``, ``camera``, ``network`` or ``image``.
         models_dir: folder of the bundled models.
     """
     if configured:
         return WeightsChoice(Path(configured), "given with --weights / detector.weights")
     synth, real = models_dir / SYNTH_MODEL_NAME, models_dir / REAL_MODEL_NAME
     if source_kind == "synth":
-        preferred = (synth, "bundled synthetic model: the source is the synthetic match")
-        fallback = (real, "bundled real-footage model (the synthetic model is missing)")
+        order = [
+            (synth, "bundled synthetic model: the source is the synthetic match"),
+            (real, "bundled real-footage model (the synthetic model is missing)"),
+        ]
+    elif source_kind == "image":
+        order = [
+            (models_dir / STILL_MODEL_NAME, "bundled still model: a picture has no motion"),
+            (real, "bundled real-footage model (the still model is missing)"),
+            (synth, "bundled synthetic model: the still and real-footage models are missing"),
+        ]
     else:
-        preferred = (
-            real,
-            f"bundled real-footage model: the source is real footage ({source_kind})",
-        )
-        fallback = (synth, "bundled synthetic model: the real-footage model is missing")
-    for path, reason in (preferred, fallback):
+        order = [
+            (real, f"bundled real-footage model: the source is real footage ({source_kind})"),
+            (synth, "bundled synthetic model: the real-footage model is missing"),
+        ]
+    for path, reason in order:
         if path.is_file():
             return WeightsChoice(path, reason)
     return WeightsChoice(None, "no bundled model: rfdetr's COCO checkpoint (downloaded once)")

@@ -104,8 +104,11 @@ def open_configured_source(config: AppConfig, kind: SourceKind, log: LatencyLog)
     return open_source(config.source, kind, options, on_drop)
 
 
-def build_detector(config: AppConfig, plan: PrecisionPlan) -> Detector:
-    """The detector the plan asks for (INT8 only from a QAT artifact)."""
+def build_detector(config: AppConfig, plan: PrecisionPlan, kind: str | None = None) -> Detector:
+    """The detector the plan asks for (INT8 only from a QAT artifact).
+
+    ``kind`` picks the bundled weights (``choose_weights``); None: the config's source kind.
+    """
     from perception.rfdetr_detector import RfDetrDetector  # noqa: PLC0415 - rfdetr is heavy
 
     if plan.int8_artifact is not None:
@@ -115,7 +118,7 @@ def build_detector(config: AppConfig, plan: PrecisionPlan) -> Detector:
         return Int8Detector.load(
             plan.int8_artifact, threshold=detector.threshold, threads=detector.threads
         )
-    choice = choose_weights(config.detector.weights, source_kind(config).value)
+    choice = choose_weights(config.detector.weights, kind or source_kind(config).value)
     logger.info("weights: %s (%s)", choice.path or "rfdetr COCO", choice.reason)
     return RfDetrDetector.from_config(config.detector, plan, bundled_weights=choice.path)
 

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--tolerance", type=float, default=4.0, help="hit radius in pixels")
     evaluate.add_argument("--rows", help="write per-frame results to this CSV")
     add_run_options(evaluate)
+    from stream.find import add_find_arguments  # noqa: PLC0415
+
+    add_find_arguments(commands.add_parser("find", help="the ball in still pictures (CSV)"))
     _add_training_commands(commands)
     from stream.batch.arguments import add_batch_arguments  # noqa: PLC0415
 

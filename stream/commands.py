@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 
 from configs.app_config import AppConfig
@@ -26,30 +28,25 @@ from stream.source import FrameSource, SourceKind
 logger = logging.getLogger(__name__)
 
 
+# commands whose modules load lazily (torch, Ray, onnxruntime): module, function
+_LAZY_COMMANDS = {
+    "batch": ("stream.batch.command", "run_batch"),
+    "find": ("stream.find", "run_find"),
+    "label": ("overlays.label.command", "run_label"),
+    "dataset": ("perception.dataset_cli", "run_dataset"),
+    "train": ("perception.training", "run_train"),
+    "qat": ("perception.qat", "run_qat"),
+}
+
+
 def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command; returns the exit status."""
     handlers = {"run": _run, "demo": _demo, "report": _report, "eval": _eval}
     if args.command in handlers:
         return handlers[args.command](args)
-    if args.command == "batch":
-        from stream.batch.command import run_batch  # noqa: PLC0415 - Ray and torch load lazily
-
-        return run_batch(args)
-    if args.command == "label":
-        from overlays.label.command import run_label  # noqa: PLC0415
-
-        return run_label(args)
-    if args.command == "dataset":
-        from perception.dataset_cli import run_dataset  # noqa: PLC0415
-
-        return run_dataset(args)
-    if args.command == "train":
-        from perception.training import run_train  # noqa: PLC0415
-
-        return run_train(args)
-    from perception.qat import run_qat  # noqa: PLC0415
-
-    return run_qat(args)
+    module, function = _LAZY_COMMANDS[args.command]
+    handler: Callable[[argparse.Namespace], int] = getattr(import_module(module), function)
+    return handler(args)
 
 
 def _finish(outcome: app.RunOutcome, plot: str | None) -> int:

@@ -29,6 +29,22 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight RF-DETR Nano ball model at 128 px, saved in our safetensors format."""
+    import torch
+
+    from perception.rfdetr_detector import RfDetrDetector
+
+    torch.manual_seed(0)
+    detector = RfDetrDetector.random(
+        "nano", resolution=128, num_queries=10, num_classes=1, class_names=["ball"]
+    )
+    path = tmp_path_factory.mktemp("weights") / "ball-random.safetensors"
+    detector.save(path)
+    return path
+
+
 @pytest.fixture
 def real_data() -> Path:
     """The folder of real labelled clips; skips when ../shared is not there."""

@@ -23,18 +23,10 @@ pytestmark = pytest.mark.slow
 MODEL_ARGS = ["--set", "detector.threads=1", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-weight RF-DETR Nano ball model at 128 px, saved in our safetensors format."""
-    from perception.rfdetr_detector import RfDetrDetector
-
-    torch.manual_seed(0)
-    detector = RfDetrDetector.random(
-        "nano", resolution=128, num_queries=10, num_classes=1, class_names=["ball"]
-    )
-    path = tmp_path_factory.mktemp("weights") / "ball-random.safetensors"
-    detector.save(path)
-    return path
+@pytest.fixture
+def checkpoint(random_checkpoint: Path) -> Path:
+    """A random-weight RF-DETR Nano ball model at 128 px (no download)."""
+    return random_checkpoint
 
 
 def test_real_rfdetr_runs_end_to_end(checkpoint: Path, tmp_path: Path) -> None:

@@ -16,7 +16,12 @@ from perception.dataset import CropRecipe, LabelledFrame
 from perception.dataset_cli import choose_splits, run_dataset
 from perception.options import add_dataset_arguments
 from perception.real_data import pasted_samples, static_negatives, still_clip, unstretched_frame
-from perception.weights import REAL_MODEL_NAME, SYNTH_MODEL_NAME, choose_weights
+from perception.weights import (
+    REAL_MODEL_NAME,
+    STILL_MODEL_NAME,
+    SYNTH_MODEL_NAME,
+    choose_weights,
+)
 from stream.frame import BallTruth
 
 RECIPE = CropRecipe(resolution=64)
@@ -158,13 +163,15 @@ def test_unstretched_export_labels_scale_with_the_image() -> None:
         pytest.param(None, "file", REAL_MODEL_NAME, id="file-gets-real-model"),
         pytest.param(None, "camera", REAL_MODEL_NAME, id="camera-gets-real-model"),
         pytest.param(None, "network", REAL_MODEL_NAME, id="stream-gets-real-model"),
+        pytest.param(None, "image", STILL_MODEL_NAME, id="picture-gets-still-model"),
         pytest.param("mine.safetensors", "file", "mine.safetensors", id="weights-flag-wins"),
+        pytest.param("mine.safetensors", "image", "mine.safetensors", id="weights-flag-wins-2"),
     ],
 )
 def test_default_weights_per_source_kind(
     tmp_path: Path, configured: str | None, kind: str, expected: str
 ) -> None:
-    for name in (SYNTH_MODEL_NAME, REAL_MODEL_NAME):
+    for name in (SYNTH_MODEL_NAME, REAL_MODEL_NAME, STILL_MODEL_NAME):
         (tmp_path / name).write_bytes(b"x")
     choice = choose_weights(configured, kind, tmp_path)
     assert choice.path is not None
@@ -177,6 +184,11 @@ def test_default_weights_fall_back_when_a_model_is_missing(tmp_path: Path) -> No
     assert choose_weights(None, "file", tmp_path).path == tmp_path / SYNTH_MODEL_NAME
     assert "missing" in choose_weights(None, "file", tmp_path).reason
     assert choose_weights(None, "file", tmp_path / "none").path is None
+    # a picture without the still model: the real-footage model, then the synthetic one
+    assert choose_weights(None, "image", tmp_path).path == tmp_path / SYNTH_MODEL_NAME
+    (tmp_path / REAL_MODEL_NAME).write_bytes(b"x")
+    assert choose_weights(None, "image", tmp_path).path == tmp_path / REAL_MODEL_NAME
+    assert "still model is missing" in choose_weights(None, "image", tmp_path).reason
 
 
 def dataset_args(argv: list[str]) -> argparse.Namespace:
