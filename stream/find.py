@@ -57,12 +57,18 @@ def run_find(args: argparse.Namespace) -> int:
 
     from perception.precision import resolve_precision  # noqa: PLC0415
     from perception.still import StillFinder  # noqa: PLC0415
+    from perception.weights import choose_weights  # noqa: PLC0415
     from stream.app import build_detector  # noqa: PLC0415
 
     config = for_replay(config_from_args(args, None))
     detector_config = config.detector
     plan = resolve_precision(
         detector_config.precision, detector_config.device, detector_config.int8_artifact
+    )
+    choice = choose_weights(detector_config.weights, "image")
+    # said on stderr whatever the log level: the CSV on stdout stays clean
+    print(
+        f"ballwatch find: weights {choice.path or 'rfdetr COCO'} ({choice.reason})", file=sys.stderr
     )
     finder = StillFinder(build_detector(config, plan, kind="image"), config.search)
     unreadable = 0

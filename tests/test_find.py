@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 from pathlib import Path
 
 import cv2
@@ -29,7 +28,6 @@ def test_the_still_model_finds_the_ball_in_broadcast_pictures_it_never_saw(
     tmp_path: Path,
     real_data: Path,
     capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The bundled still model, chosen for pictures, puts the ball where it is (4 px).
 
@@ -50,13 +48,12 @@ def test_the_still_model_finds_the_ball_in_broadcast_pictures_it_never_saw(
         truths[name] = (still.balls[0].x, still.balls[0].y)
     saved = tmp_path / "balls.csv"
 
-    with caplog.at_level(logging.INFO):
-        status = main(["find", str(tmp_path), "--csv", str(saved), *ONE_THREAD])
+    status = main(["find", str(tmp_path), "--csv", str(saved), *ONE_THREAD])
 
-    out, _ = capsys.readouterr()
+    out, err = capsys.readouterr()
     assert status == 0
     # it says which weights it loaded, and why
-    assert f"{STILL_MODEL_NAME} (bundled still model: a picture has no motion)" in caplog.text
+    assert f"{STILL_MODEL_NAME} (bundled still model: a picture has no motion)" in err
     rows = rows_of(out)
     assert rows == rows_of(saved.read_text())  # the file holds what was printed
     assert [Path(row["image"]).name for row in rows] == sorted(truths)
