@@ -190,6 +190,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--resume", action="store_true", help="continue from the output folder")
+    parser.add_argument(
+        "--export", choices=["best", "last"],
+        help="weights written as model.safetensors: the best held-out F1 (default) or the "
+        "last step (when the held-out crops come from what you will score)",
+    )  # fmt: skip
 
 
 def add_qat_arguments(parser: Any) -> None:

@@ -43,6 +43,7 @@ class TrainFile(BaseModel):
     device: Literal["auto", "cpu", "cuda"] | None = None
     threads: int | None = Field(None, ge=1)
     seed: int | None = None
+    export: Literal["best", "last"] | None = None
 
 
 def load_train_file(path: Path) -> TrainFile:
@@ -107,6 +108,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         seed=merged.seed or 0,
         threads=merged.threads,
         loop=loop,
+        export=merged.export or "best",
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -85,6 +85,9 @@ class TrainConfig:
         seed: seeds torch, numpy and the crop stream.
         threads: torch CPU threads (None: torch's default).
         loop: settings of the loop engine.
+        export: which weights become ``model.safetensors``: ``best`` (the best held-out F1
+            seen) or ``last`` (the last step: when the held-out crops come from what will
+            be scored, choosing on them would be choosing on the test set).
     """
 
     data: str
@@ -101,6 +104,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     loop: LoopSettings = field(default_factory=LoopSettings)
+    export: Literal["best", "last"] = "best"
 
     def resolved_device(self) -> str:
         """``cuda`` when asked or available under ``auto``, else ``cpu``."""

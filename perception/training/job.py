@@ -48,6 +48,20 @@ def best_state_dict(out_dir: Path) -> dict[str, torch.Tensor]:
     raise FileNotFoundError(msg)
 
 
+def last_state_dict(out_dir: Path) -> dict[str, torch.Tensor]:
+    """The weights of a run's last step (``last.pt`` of the loop, ``checkpoint.pth`` of rfdetr).
+
+    Raises:
+        FileNotFoundError: the folder holds no last state.
+    """
+    for name in (STATE_FILE, "checkpoint.pth"):
+        path = out_dir / name
+        if path.exists():
+            return dict(load_checkpoint(path).state_dict)
+    msg = f"no last state in {out_dir}; train first (expected {STATE_FILE} or checkpoint.pth)"
+    raise FileNotFoundError(msg)
+
+
 def export_checkpoint(
     state: dict[str, torch.Tensor], spec: ModelSpec, path: Path, *, fp16: bool = False
 ) -> Path:
@@ -159,7 +173,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             )
             raise ValueError(msg)
         out = train_rfdetr(cfg)
-    checkpoint = export_checkpoint(best_state_dict(out), cfg.model, out / "model.safetensors")
+    state = best_state_dict(out) if cfg.export == "best" else last_state_dict(out)
+    checkpoint = export_checkpoint(state, cfg.model, out / "model.safetensors")
     held_out = _held_out(cfg)
     evaluation = evaluate_checkpoint(checkpoint, cfg.model, held_out)
     report = {"tolerance_px": HIT_TOLERANCE_PX, "crops": len(held_out), **asdict(evaluation)}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from configs.app_config import DetectorConfig
 from perception.dataset import (
@@ -183,6 +184,28 @@ def test_patience_stops_the_run_after_evaluations_without_a_better_held_out_f1(
     assert max(r["step"] for r in records if "loss" in r) == 6
     assert records[-1] == {"step": 6, "early_stop": 2}
     assert (tmp_path / "run" / "best.pt").exists()
+
+
+@pytest.mark.slow
+def test_export_last_ships_the_last_step_not_the_best_held_out_one(tmp_path: Path) -> None:
+    # given held-out crops without a ball (F1 0 at every evaluation: the first is the best)
+    frames = frames_from_synth([21, 22], 48, 4)
+    samples = list(samples_from_frames(frames, CropRecipe(resolution=64), seed=0))
+    crops = [s for s in samples if s.group == "synth-21" or not s.balls]
+    data = tmp_path / "data"
+    write_samples(crops, data, {"synth-22": Split.VALID})
+    cfg = loop_config(data, tmp_path / "run", steps=6)
+    cfg = replace(cfg, loop=replace(cfg.loop, checkpoint_every=2), export="last")
+
+    # when the run exports its last step
+    result = train(cfg)
+
+    # then the shipped weights are last.pt's (step 6), not best.pt's (step 2)
+    shipped = load_checkpoint(result.checkpoint).state_dict
+    last = load_checkpoint(tmp_path / "run" / "last.pt").state_dict
+    best = load_checkpoint(tmp_path / "run" / "best.pt").state_dict
+    assert all(torch.equal(shipped[k], last[k].to(shipped[k].dtype)) for k in shipped)
+    assert not all(torch.equal(shipped[k], best[k].to(shipped[k].dtype)) for k in shipped)
 
 
 def test_resume_without_a_previous_run_says_so(tiny_dataset: Path, tmp_path: Path) -> None:
