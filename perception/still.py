@@ -58,5 +58,5 @@ class StillFinder:
         if not len(found):
             return None
         best = int(np.argmax(found.confidence))
-        x0, y0, x1, y1 = (float(v) for v in found.xyxy[best])
-        return StillBall((x0 + x1) / 2.0, (y0 + y1) / 2.0, float(found.confidence[best]))
+        x, y = (float(v) for v in found.centers[best])
+        return StillBall(x, y, float(found.confidence[best]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -17,8 +16,6 @@ from pathlib import Path
 
 from configs.app_config import for_replay
 from stream.run_options import EXIT_USER_ERROR, add_model_options, config_from_args
-
-logger = logging.getLogger(__name__)
 
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 COLUMNS = ("image", "found", "x", "y", "score")

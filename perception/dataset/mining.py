@@ -85,12 +85,12 @@ def mistakes_of(
     centre. At most :data:`MISTAKES_PER_FRAME`, surest first, each at least ``min_score``.
     """
     mistakes: list[Mistake] = []
+    centers = found.centers
     for k in np.argsort(-found.confidence, kind="stable"):
         score = float(found.confidence[k])
         if score < min_score or len(mistakes) == MISTAKES_PER_FRAME:
             break
-        x0, y0, x1, y1 = (float(v) for v in found.xyxy[k])
-        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+        cx, cy = (float(v) for v in centers[k])
         if any(
             math.hypot(cx - ball.x, cy - ball.y) <= _SAME_BALL_BOXES * recipe.box_px(ball.radius_px)
             for ball in frame.balls

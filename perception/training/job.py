@@ -35,17 +35,8 @@ def best_state_dict(out_dir: Path) -> dict[str, torch.Tensor]:
     Raises:
         FileNotFoundError: the folder holds no checkpoint.
     """
-    for name in (
-        BEST_FILE,
-        "checkpoint_best_total.pth",
-        "checkpoint_best_regular.pth",
-        STATE_FILE,
-    ):
-        path = out_dir / name
-        if path.exists():
-            return dict(load_checkpoint(path).state_dict)
-    msg = f"no checkpoint in {out_dir}; train first (expected {BEST_FILE} or a rfdetr .pth)"
-    raise FileNotFoundError(msg)
+    names = (BEST_FILE, "checkpoint_best_total.pth", "checkpoint_best_regular.pth", STATE_FILE)
+    return _first_state(out_dir, names, f"{BEST_FILE} or a rfdetr .pth")
 
 
 def last_state_dict(out_dir: Path) -> dict[str, torch.Tensor]:
@@ -54,11 +45,16 @@ def last_state_dict(out_dir: Path) -> dict[str, torch.Tensor]:
     Raises:
         FileNotFoundError: the folder holds no last state.
     """
-    for name in (STATE_FILE, "checkpoint.pth"):
+    return _first_state(out_dir, (STATE_FILE, "checkpoint.pth"), f"{STATE_FILE} or checkpoint.pth")
+
+
+def _first_state(out_dir: Path, names: Sequence[str], expected: str) -> dict[str, torch.Tensor]:
+    """The weights of the first of ``names`` found in ``out_dir``."""
+    for name in names:
         path = out_dir / name
         if path.exists():
             return dict(load_checkpoint(path).state_dict)
-    msg = f"no last state in {out_dir}; train first (expected {STATE_FILE} or checkpoint.pth)"
+    msg = f"no checkpoint in {out_dir}; train first (expected {expected})"
     raise FileNotFoundError(msg)
 
 
