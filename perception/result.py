@@ -14,6 +14,7 @@ class TrackStatus(StrEnum):
 
     SEEN = "seen"
     PREDICTED = "predicted"
+    REST = "rest"  # lying still where its track ended (perception.at_rest)
     LOST = "lost"
 
 
@@ -33,7 +34,8 @@ class BallState:
     """The ball as the tracker reports it on one frame.
 
     Attributes:
-        status: seen (a detection confirmed it), predicted (coasting) or lost.
+        status: seen (a detection confirmed it), predicted (coasting), rest (lying still
+            where its track ended: the colour model sees it, the tracker does not) or lost.
         x: centre x in pixels of the original frame (0 when lost).
         y: centre y in pixels of the original frame (0 when lost).
         confidence: detector score when seen, else 0.

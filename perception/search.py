@@ -133,6 +133,11 @@ class BallSearch:
                 detector.resolution,
             )
 
+    @property
+    def clock(self) -> Callable[[], int]:
+        """The monotonic nanosecond clock stamped around detector calls."""
+        return self._clock
+
     def swap_detector(self, detector: Detector) -> None:
         """Run ``detector`` from the next frame on (the INT8 switch), keeping the schedule.
 

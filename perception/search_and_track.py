@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from configs.app_config import TrackerConfig
+from perception.at_rest import RestBall, RestLook
 from perception.change import CandidateChange
 from perception.detector import Detector
-from perception.result import BallState, FrameResult, PerceptionStep
+from perception.result import BallState, FrameResult, PerceptionStep, TrackStatus
 from perception.search import BallSearch
 from perception.tracker import BallTracker, LaggedTracker
 from stream.frame import Frame
@@ -26,10 +28,21 @@ class SearchAndTrack:
     Called only from the perception thread, except :meth:`request_swap` (thread-safe):
     the INT8 switch asks from another thread, and the swap happens at the start of the
     next :meth:`process`, between two frames, keeping the track.
+
+    With a :class:`RestLook`, a frame the tracker reports lost gets the ball at rest where
+    the last long track ended, when the colour model finds it lying still there.
     """
 
-    def __init__(self, search: BallSearch, tracker: BallTracker, detector: Detector) -> None:
+    def __init__(
+        self,
+        search: BallSearch,
+        tracker: BallTracker,
+        detector: Detector,
+        rest_look: RestLook | None = None,
+    ) -> None:
         self._search = search
+        self._rest_look = rest_look
+        self._at_rest: dict[int, RestBall] = {}  # frame index -> ball at rest, until settled
         self._tracker = LaggedTracker[_Key](tracker)
         self._detector = detector
         config = tracker.config
@@ -39,10 +52,14 @@ class SearchAndTrack:
 
     @classmethod
     def build(
-        cls, detector: Detector, search: BallSearch, tracker_cfg: TrackerConfig
+        cls,
+        detector: Detector,
+        search: BallSearch,
+        tracker_cfg: TrackerConfig,
+        rest_look: RestLook | None = None,
     ) -> SearchAndTrack:
         """Wire a search and a fresh tracker around ``detector``."""
-        return cls(search, BallTracker(tracker_cfg), detector)
+        return cls(search, BallTracker(tracker_cfg), detector, rest_look)
 
     @property
     def precision(self) -> str:
@@ -72,24 +89,53 @@ class SearchAndTrack:
         prediction = self._tracker.predict(frame.pts_s)
         seeds = self._tracker.tracker.seeds(frame.pts_s)
         step = self._search.step(frame, prediction, seeds)
+        if self._rest_look is not None:
+            step = self._look_at_rest(self._rest_look, frame, step)
         key = (frame, step, dequeued_ns, self.precision)
         size = (frame.width, frame.height)
         moving = self._change.moving(frame.image, step.detections)
-        return _results(self._tracker.push(key, step.detections, frame.pts_s, size, moving))
+        settled = self._tracker.push(key, step.detections, frame.pts_s, size, moving)
+        return self._results(settled)
+
+    def _look_at_rest(self, look: RestLook, frame: Frame, step: PerceptionStep) -> PerceptionStep:
+        """Run the rest look (on the track as it stood after the last frame).
+
+        Its time and pixels join the step's, so the latency log counts them.
+        """
+        start_ns = self._search.clock()
+        found = look.observe(frame.image, frame.pts_s, self._tracker.tracker.last_point)
+        if found is not None:
+            self._at_rest[frame.index] = found
+        pixels = look.looked_px
+        if not pixels:
+            return step
+        return replace(
+            step,
+            pixels=step.pixels + pixels,
+            windows=step.windows + 1,
+            infer_start_ns=step.infer_start_ns or start_ns,
+            infer_end_ns=self._search.clock(),
+        )
 
     def flush(self) -> list[FrameResult]:
         """Settle every waiting frame (end of stream)."""
-        return _results(self._tracker.flush())
+        return self._results(self._tracker.flush())
 
     def reset(self) -> list[FrameResult]:
         """Settle the waiting frames, then forget the track (the scene may have changed)."""
         self._search.reset()
         self._change.reset()
-        return _results(self._tracker.reset())
+        settled = self._results(self._tracker.reset())
+        if self._rest_look is not None:
+            self._rest_look.reset()
+        return settled
 
-
-def _results(settled: list[tuple[_Key, BallState]]) -> list[FrameResult]:
-    return [
-        FrameResult(frame=frame, step=step, ball=ball, dequeued_ns=dequeued_ns, precision=precision)
-        for (frame, step, dequeued_ns, precision), ball in settled
-    ]
+    def _results(self, settled: list[tuple[_Key, BallState]]) -> list[FrameResult]:
+        results = []
+        for (frame, step, dequeued_ns, precision), tracked in settled:
+            rest = self._at_rest.pop(frame.index, None)
+            ball = tracked
+            if rest is not None and tracked.status is TrackStatus.LOST:
+                ball = BallState(TrackStatus.REST, rest.x, rest.y, rest.score)
+            results.append(FrameResult(frame, step, ball, dequeued_ns, precision))
+        return results

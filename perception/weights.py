@@ -110,6 +110,32 @@ def choose_weights(
     return WeightsChoice(None, "no bundled model: rfdetr's COCO checkpoint (downloaded once)")
 
 
+def choose_rest_weights(
+    enabled: bool | None,
+    configured: str | None,
+    source_kind: str,
+    models_dir: Path = MODELS_DIR,
+) -> WeightsChoice | None:
+    """The colour model that looks for a ball at rest (``perception.at_rest``), or None.
+
+    ``rest_look.enabled`` False turns it off, True asks for it. Left unset (None) it is on
+    for real footage (a file, a camera, a stream) and off for the synthetic match, whose
+    ball is never left lying and whose model tracks a ball at rest itself
+    (``tracker.rest_confidence``). ``rest_look.weights`` wins; otherwise the bundled still
+    model, which sees colour and was taught still balls; without it there is no look
+    (one line in the log says so).
+    """
+    if enabled is False or (enabled is None and source_kind == "synth"):
+        return None
+    if configured:
+        return WeightsChoice(Path(configured), "given with rest_look.weights")
+    still = models_dir / STILL_MODEL_NAME
+    if still.is_file():
+        return WeightsChoice(still, "bundled still model: it sees a ball lying still")
+    logger.info("no ball-at-rest look: the bundled still model %s is missing", still.name)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CheckpointMeta:
     """What a checkpoint says about the model it holds (None where it does not say).

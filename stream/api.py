@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from configs.app_config import AppConfig, load_config, preset_path
 from overlays.drawers import BallMarker, Trail
 from overlays.output import Drawer
+from perception.at_rest import RestLook
 from perception.detector import Detector
 from perception.precision import resolve_precision
 from perception.result import FrameResult, TrackStatus
@@ -51,7 +52,8 @@ class BallPoint:
     Attributes:
         frame_index: 0-based index of the frame in the source.
         pts_s: the frame's presentation time in seconds.
-        status: ``seen``, ``predicted`` (coasting between detections) or ``lost``.
+        status: ``seen``, ``predicted`` (coasting between detections), ``rest`` (lying
+            still where its track ended) or ``lost``.
         x: ball centre x in pixels (None when lost).
         y: ball centre y in pixels (None when lost).
         confidence: the detector's score when seen, else 0.
@@ -208,17 +210,22 @@ class BallTracker:
     """
 
     def __init__(
-        self, detector: Detector, config: AppConfig | None = None, *, draw: bool = False
+        self,
+        detector: Detector,
+        config: AppConfig | None = None,
+        *,
+        draw: bool = False,
+        rest_look: RestLook | None = None,
     ) -> None:
         """Track with ``detector`` (see :meth:`load` for the configured RF-DETR).
 
         ``draw``: each point carries its frame with the marker and trail in ``drawn``.
+        ``rest_look``: finds the ball lying still where its track ended (status ``rest``).
         """
         self.config = config or load_config(preset_path("default"))
         self.draw = draw
-        self._perception = SearchAndTrack.build(
-            detector, BallSearch(detector, self.config.search), self.config.tracker
-        )
+        search = BallSearch(detector, self.config.search)
+        self._perception = SearchAndTrack.build(detector, search, self.config.tracker, rest_look)
         overlay = self.config.overlay  # marker and trail; no HUD (no pipeline timings here)
         self._drawers: list[Drawer] = []
         if overlay.trail_length > 0:
@@ -236,7 +243,8 @@ class BallTracker:
         )
         detector = app.build_detector(config, plan)
         detector.warm_up()
-        return cls(detector, config, draw=draw)
+        rest_look = app.build_rest_look(config, plan, app.source_kind(config).value)
+        return cls(detector, config, draw=draw, rest_look=rest_look)
 
     def update(self, image: NDArray[np.uint8], pts_s: float | None = None) -> list[BallPoint]:
         """Look at one BGR ``uint8`` ``(H, W, 3)`` frame; the frames it settled, oldest first.

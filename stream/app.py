@@ -16,14 +16,15 @@ from overlays.outputs import MultiOutput, VideoFileOutput
 from overlays.track_csv import TrackCsvOutput
 from overlays.web import WebView
 from overlays.window import WhenVisible, Window
-from perception.detector import Detector
+from perception.at_rest import RestLook
+from perception.detector import Detector, Precision
 from perception.int8_cache import existing_artifact
 from perception.int8_switch import build_int8_builder, build_int8_switch, load_int8_detector
 from perception.precision import HardwareProbe, PrecisionPlan, resolve_precision
 from perception.precision_choice import allowed_precisions, choose_by_timing
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
-from perception.weights import choose_weights
+from perception.weights import choose_rest_weights, choose_weights
 from stream.control import PlaybackControl
 from stream.latency import (
     DropEvent,
@@ -121,6 +122,28 @@ def build_detector(config: AppConfig, plan: PrecisionPlan, kind: str | None = No
     choice = choose_weights(config.detector.weights, kind or source_kind(config).value)
     logger.info("weights: %s (%s)", choice.path or "rfdetr COCO", choice.reason)
     return RfDetrDetector.from_config(config.detector, plan, bundled_weights=choice.path)
+
+
+def build_rest_look(config: AppConfig, plan: PrecisionPlan, kind: str) -> RestLook | None:
+    """The ball-at-rest look of a run (``choose_rest_weights`` decides whether), or None.
+
+    Its colour model runs in float on the run's device (INT8 needs a QAT twin, and the look
+    runs one crop a frame, only in the seconds after a track ended), built as the run's
+    detector is.
+    """
+    look = config.rest_look
+    choice = choose_rest_weights(look.enabled, look.weights, kind)
+    if choice is None:
+        return None
+    logger.info("ball-at-rest look: %s (%s)", choice.path, choice.reason)
+    if plan.precision is Precision.INT8:
+        plan = PrecisionPlan(plan.device, Precision.FP32, "the rest look runs in float")
+    detector = config.detector.model_copy(
+        update={"weights": str(choice.path), "threshold": look.score, "resolution": None}
+    )
+    colour = build_detector(config.model_copy(update={"detector": detector}), plan)
+    colour.warm_up()
+    return RestLook(colour, look)
 
 
 def auto_int8_artifact(
@@ -296,6 +319,12 @@ def run(
             builder = build_int8_builder(
                 config.detector, config.int8, detector, weights, int8_detector
             )
+            perception = SearchAndTrack.build(
+                detector,
+                BallSearch(detector, config.search),
+                config.tracker,
+                build_rest_look(config, plan, kind.value),
+            )
         except BaseException:
             source.close()
             raise
@@ -306,9 +335,6 @@ def run(
             resources.web.start()
             logger.info("browser view at %s", resources.web.url)
             outputs += [resources.web, ProgressEvents(resources.web, source.frame_count)]
-        perception = SearchAndTrack.build(
-            detector, BallSearch(detector, config.search), config.tracker
-        )
         # the budget check (and INT8 switch) watches the records; its events go to `log`
         switch = build_int8_switch(config.budget, int8_detector, detector, perception, log, builder)
         run_log: LatencyLog = log if switch is None else TeeLatencyLog(log, switch)

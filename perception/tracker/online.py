@@ -108,6 +108,14 @@ class BallTracker:
         return bool(self._segment)
 
     @property
+    def last_point(self) -> tuple[float, float] | None:
+        """Centre of the track's last accepted detection; None without a track."""
+        if not self._segment:
+            return None
+        last = self._segment[-1]
+        return (last.x, last.y)
+
+    @property
     def frame_interval_s(self) -> float:
         """Typical time between frames: median of recent updates (1/30 s before any)."""
         if not self._intervals:

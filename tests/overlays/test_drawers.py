@@ -83,6 +83,19 @@ def test_predicted_ball_gets_a_hollow_marker_in_another_colour() -> None:
     assert np.count_nonzero(predicted.any(axis=2)) < np.count_nonzero(seen.any(axis=2)), "dashed"
 
 
+def test_a_ball_at_rest_gets_a_green_square_round_it() -> None:
+    image = blank()
+
+    BallMarker(radius_px=10).draw_on(image, make_result(0, TrackStatus.REST, 80, 60))
+
+    assert image[50, 80].any(), "top side"
+    assert image[70, 80].any(), "bottom side"
+    assert image[50, 70].any(), "a corner: a square, not a ring"
+    assert image[70, 90].any(), "the opposite corner"
+    assert not image[55:66, 75:86].any(), "the ball itself stays visible"
+    assert changed_colors(image)[:, 2].max() == 0, "green, as a ball found"
+
+
 def test_lost_ball_draws_nothing() -> None:
     image = blank()
 
