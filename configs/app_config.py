@@ -287,8 +287,20 @@ def for_live(config: AppConfig) -> AppConfig:
         update={"queue_policy": "latest", **_unset(config.stream, LIVE_DEFAULTS["stream"])}
     )
     tracker = config.tracker.model_copy(update=_unset(config.tracker, LIVE_DEFAULTS["tracker"]))
+    rest_look = config.rest_look
+    if rest_look.enabled is None:
+        # off live unless asked for: its float colour crop (~75 ms with the live INT8 detector
+        # beside it) stalls the frame it runs on. bench.live, badminton rally, 2 runs each:
+        # off 275-303 of 317 processed, e2e p95 111-133 ms, held-out F1 0.586-0.590; every
+        # 3rd frame 245-268, 165-209 ms, 0.613-0.623; every frame 217-240, 258-284 ms
+        rest_look = rest_look.model_copy(update={"enabled": False})
     return config.model_copy(
-        update={"stream": stream, "search": search.model_copy(update=updates), "tracker": tracker}
+        update={
+            "stream": stream,
+            "search": search.model_copy(update=updates),
+            "tracker": tracker,
+            "rest_look": rest_look,
+        }
     )
 
 

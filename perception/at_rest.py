@@ -13,9 +13,10 @@ the colour model looks at one crop centred where the track's last detection was,
 ``look_s``. Its surest detection there (at least ``score``) is a candidate; one that stays
 within ``radius_px`` of the last for ``confirm_looks`` looks in a row is the ball at rest.
 Once found, the ball stays reported while the pixels under it do not change (mean grey
-change of a 9x9 patch under ``change_floor``), even on frames where the model misses it
-or does not run (``every``): a ball at rest does not move until someone moves it, and
-then its pixels change. A new long track (play resumed) or ``look_s`` ends the look.
+change of a 9x9 patch under ``change_floor``), and the model no longer runs: a ball at
+rest does not move until someone moves it, and then its pixels change (and the look
+starts again). Until then the model runs every ``every``-th frame. A new long track (play
+resumed) or ``look_s`` ends the look.
 
 Only the frames the tracker reports as lost get the ball at rest (a track wins), and they
 get it with its own status (``rest``), so a still ``seen`` position still means clutter.
@@ -52,7 +53,7 @@ class _Chain:
 
 @dataclass(frozen=True, slots=True)
 class RestBall:
-    """The ball found at rest: centre in frame pixels, the colour model's last score."""
+    """The ball found at rest: centre in frame pixels, the colour model's score of it."""
 
     x: float
     y: float
@@ -82,8 +83,8 @@ class RestLook:
         self._looked_px = 0
         # grey frames every SNAPSHOT_S: what a place looked like before the ball came
         keep = math.ceil((config.before_s + config.look_s) / _SNAPSHOT_S) + 2
-        self._snapshots: deque[tuple[float, NDArray[np.float32]]] = deque(maxlen=keep)
-        self._grey: NDArray[np.float32] = np.zeros((0, 0), np.float32)
+        self._snapshots: deque[tuple[float, NDArray[np.uint8]]] = deque(maxlen=keep)
+        self._image: NDArray[np.uint8] = np.zeros((0, 0, 3), np.uint8)  # this frame
 
     @property
     def detector(self) -> Detector:
@@ -117,9 +118,9 @@ class RestLook:
                 when it has no track.
         """
         self._looked_px = 0
-        self._grey = grey(image).astype(np.float32)
+        self._image = image  # patches of it only: no whole-frame work on most frames
         if not self._snapshots or t_s - self._snapshots[-1][0] >= _SNAPSHOT_S:
-            self._snapshots.append((t_s, self._grey))
+            self._snapshots.append((t_s, grey(image)))
         if last_point is not None:
             self._run += 1
             self._last = last_point
@@ -138,9 +139,10 @@ class RestLook:
         if self._ball is not None and not self._unchanged(self._ball):
             self._ball, self._patch = None, None  # someone moved it
             self._chains.clear()
-        if self._looks % self._config.every == 0:
-            self._look(image, self._anchor)
-        self._looks += 1
+        if self._ball is None:  # found: its unchanged pixels keep it, no model needed
+            if self._looks % self._config.every == 0:
+                self._look(image, self._anchor)
+            self._looks += 1
         return self._ball
 
     def _stop(self) -> None:
@@ -152,11 +154,6 @@ class RestLook:
 
     def _look(self, image: NDArray[np.uint8], anchor: tuple[float, float]) -> None:
         found = self._candidates(image, anchor)
-        if self._ball is not None:
-            near = [c for c in found if self._near(c, self._ball.x, self._ball.y)]
-            if near:
-                self._ball = RestBall(self._ball.x, self._ball.y, max(c[2] for c in near))
-            return
         chains: list[_Chain] = []
         for x, y, score in found:
             if any(self._near((x, y, score), bx, by) for bx, by in self._static):
@@ -172,7 +169,7 @@ class RestLook:
                 self._static.append((chain.x, chain.y))
                 continue
             self._ball = RestBall(chain.x, chain.y, chain.score)
-            self._patch = _patch(self._grey, chain.x, chain.y)
+            self._patch = _patch(self._image, chain.x, chain.y)
             return
 
     def _near(self, found: tuple[float, float, float], x: float, y: float) -> bool:
@@ -184,7 +181,7 @@ class RestLook:
         if not before:
             return False  # nothing seen that long before: no evidence either way
         then = _patch(before[-1], chain.x, chain.y)
-        now = _patch(self._grey, chain.x, chain.y)
+        now = _patch(self._image, chain.x, chain.y)
         return float(np.mean(np.abs(now - then))) < self._config.change_floor
 
     def _candidates(
@@ -205,15 +202,19 @@ class RestLook:
         ]
 
     def _unchanged(self, ball: RestBall) -> bool:
-        now = _patch(self._grey, ball.x, ball.y)
+        now = _patch(self._image, ball.x, ball.y)
         if self._patch is None or now.shape != self._patch.shape:
             return False
         return float(np.mean(np.abs(now - self._patch))) < self._config.change_floor
 
 
-def _patch(frame_grey: NDArray[np.float32], x: float, y: float) -> NDArray[np.float32]:
-    height, width = frame_grey.shape
+def _patch(picture: NDArray[np.uint8], x: float, y: float) -> NDArray[np.float32]:
+    """The grey 9x9 pixels round ``(x, y)`` of a grey or BGR picture (cut at its edges)."""
+    height, width = picture.shape[:2]
     cx, cy = round(x), round(y)
     x0, x1 = max(cx - _PATCH_HALF_PX, 0), min(cx + _PATCH_HALF_PX + 1, width)
     y0, y1 = max(cy - _PATCH_HALF_PX, 0), min(cy + _PATCH_HALF_PX + 1, height)
-    return frame_grey[y0:y1, x0:x1]
+    cut = picture[y0:y1, x0:x1]
+    if cut.ndim == 3 and cut.size:
+        cut = grey(np.ascontiguousarray(cut))
+    return cut.astype(np.float32)

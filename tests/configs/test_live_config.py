@@ -20,6 +20,7 @@ def test_any_preset_run_live_gets_the_live_values(preset: str) -> None:
     motion = config.search.motion
     assert (motion.enabled, motion.max_candidates, motion.sweep_tiles_per_frame) == (True, 2, 0)
     assert config.tracker.lag_frames == 1
+    assert config.rest_look.enabled is False  # its float crop would stall live frames
 
 
 def test_what_the_user_set_is_kept_except_what_would_spiral() -> None:
@@ -30,6 +31,7 @@ def test_what_the_user_set_is_kept_except_what_would_spiral() -> None:
         "search.detect_every": 1,
         "search.motion.sweep_tiles_per_frame": 1,
         "tracker.lag_frames": 2,
+        "rest_look.enabled": True,
     }
     config = for_live(load_config(preset_path("default"), overrides))
     assert config.stream.queue_policy == "latest"  # block would fall behind a live source
@@ -38,6 +40,7 @@ def test_what_the_user_set_is_kept_except_what_would_spiral() -> None:
     assert config.search.motion.sweep_tiles_per_frame == 1
     assert config.search.motion.max_candidates == 2  # not set: the live value
     assert config.tracker.lag_frames == 2
+    assert config.rest_look.enabled is True
 
 
 def test_a_replay_keeps_the_detector_on_every_frame_and_no_gate() -> None:
@@ -46,6 +49,7 @@ def test_a_replay_keeps_the_detector_on_every_frame_and_no_gate() -> None:
     assert config.search.motion.enabled is False
     assert config.stream.frame_queue_size == 4
     assert config.tracker.lag_frames == 2
+    assert config.rest_look.enabled is None  # the source kind decides (real footage: on)
 
 
 def test_a_replay_of_real_footage_runs_the_motion_gate_unless_the_preset_says() -> None:

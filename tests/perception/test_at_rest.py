@@ -103,14 +103,25 @@ def test_the_ball_picked_up_is_gone_at_once() -> None:
     assert look.observe(picture(FLIGHT + 11, ball=False), (FLIGHT + 11) / FPS, None) is None
 
 
-def test_between_model_runs_the_untouched_ball_stays_and_the_look_ends_after_look_s() -> None:
+def test_once_found_the_untouched_ball_needs_no_model_and_the_look_ends_after_look_s() -> None:
     look, detector = _look(RestLookConfig(every=5, look_s=1.95))
     _fly(look)
     found = [look.observe(picture(i), i / FPS, None) for i in range(FLIGHT, FLIGHT + 70)]
-    assert detector.calls == 12  # frames 0, 5, ..., 55 of the look (1.95 s: frames 0-58)
+    assert detector.calls == 3  # frames 0, 5 and 10 of the look: found on the third run
     assert found[:10] == [None] * 10
-    assert all(ball is not None for ball in found[10:59])  # confirmed on the third run
-    assert found[59:] == [None] * 11
+    assert all(ball is not None for ball in found[10:59])  # its pixels did not change
+    assert found[59:] == [None] * 11  # 1.95 s: frames 0-58
+
+
+def test_the_look_starts_again_when_the_ball_is_moved() -> None:
+    look, detector = _look(RestLookConfig(confirm_looks=3))
+    _fly(look)
+    for index in range(FLIGHT, FLIGHT + 10):
+        look.observe(picture(index), index / FPS, None)
+    assert detector.calls == 3
+    gone = FLIGHT + 10
+    assert look.observe(picture(gone, ball=False), gone / FPS, None) is None
+    assert detector.calls == 4  # looking again
 
 
 def test_no_look_after_a_short_track_and_none_while_play_goes_on() -> None:
