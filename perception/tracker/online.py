@@ -362,7 +362,7 @@ class BallTracker:
         score = float(candidates.scores[choice.index])
         if choice.kind is ChoiceKind.GATED:
             x, y = streak_centre(
-                candidates, choice.index, fit, spread, self._config, self.frames_per_interval
+                candidates, choice.index, fit, self._config, self.frames_per_interval
             )
         else:
             x, y = (float(v) for v in candidates.centers[choice.index])
