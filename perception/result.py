@@ -38,7 +38,7 @@ class BallState:
             where its track ended: the colour model sees it, the tracker does not) or lost.
         x: centre x in pixels of the original frame (0 when lost).
         y: centre y in pixels of the original frame (0 when lost).
-        confidence: detector score when seen, else 0.
+        confidence: detector score when seen (the colour model's at rest), else 0.
     """
 
     status: TrackStatus

@@ -56,7 +56,7 @@ class BallPoint:
             still where its track ended) or ``lost``.
         x: ball centre x in pixels (None when lost).
         y: ball centre y in pixels (None when lost).
-        confidence: the detector's score when seen, else 0.
+        confidence: the detector's score when seen (the colour model's at rest), else 0.
         image: the source frame, BGR ``uint8`` ``(H, W, 3)``.
         drawn: the frame with ballwatch's overlay, when asked for (``draw=True``).
     """
