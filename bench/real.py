@@ -2,16 +2,19 @@
 
 Clips run the search -> detector -> tracker path of ``ballwatch run``/``eval`` in replay (nothing
 dropped; :func:`perception.evaluate.run_eval`, the replay preset's settings, FP32 on CPU) and are
-scored at 4 px. Still images are found as ``ballwatch find`` finds them (a full native-tile
-search, :mod:`perception.still`, with the bundled still model unless ``--still-weights``); a hit
-is a top-1 detection within 4 px of the labelled box centre. Stills that are one clip's frames
-(volleyball clip_four) are also run as a clip, in frame order. Also: the static-lock check on the
-unlabelled 1080p tennis clip (the longest run of `seen` frames within 3 px of each other) and
-synthetic seeds nobody trained or tuned on (with the synthetic model, the default for ``synth:``).
+scored at 4 px, with the ball-at-rest look that ``run``/``eval`` have on real footage
+(``--no-rest-look`` to compare). Still images are found as ``ballwatch find`` finds them (a
+full native-tile search, :mod:`perception.still`, with the bundled still model unless
+``--still-weights``); a hit is a top-1 detection within 4 px of the labelled box centre. Stills
+that are one clip's frames (volleyball clip_four) are also run as a clip, in frame order. Also:
+the static-lock check on the unlabelled 1080p tennis clip (the longest run of `seen` frames
+within 3 px of each other, and the frames reported at rest) and synthetic seeds nobody trained
+or tuned on (with the synthetic model, the default for ``synth:``).
 
     .venv/bin/python bench/real.py                        # everything (about 15 min on 2 cores)
     .venv/bin/python bench/real.py --held-out-only        # the held-out rows only
     .venv/bin/python bench/real.py --only stills          # one part: clips, stills, static, synth
+    .venv/bin/python bench/real.py --only clips --no-rest-look  # without the ball-at-rest look
 
 The split is the one ``configs/train-real.yaml``'s data was built with (README, "The real
 model"): badminton train_00001 frames 220-316, tennis_roboflow/test and volleyball clip_four
