@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from configs.app_config import RestLookConfig
 from perception.detector import Detector
 from perception.frame_input import grey
+from perception.tiling import crop, crop_window, to_frame
 
 _PATCH_HALF_PX = 4  # a 9x9 patch: a shuttle or ball at rest is 5-10 px
 _SNAPSHOT_S = 0.5  # how often a grey frame is kept for the "was it there before" check
@@ -85,11 +86,6 @@ class RestLook:
         keep = math.ceil((config.before_s + config.look_s) / _SNAPSHOT_S) + 2
         self._snapshots: deque[tuple[float, NDArray[np.uint8]]] = deque(maxlen=keep)
         self._image: NDArray[np.uint8] = np.zeros((0, 0, 3), np.uint8)  # this frame
-
-    @property
-    def detector(self) -> Detector:
-        """The colour model the look runs."""
-        return self._detector
 
     @property
     def looked_px(self) -> int:
@@ -156,11 +152,9 @@ class RestLook:
         found = self._candidates(image, anchor)
         chains: list[_Chain] = []
         for x, y, score in found:
-            if any(self._near((x, y, score), bx, by) for bx, by in self._static):
+            if any(self._near(x, y, bx, by) for bx, by in self._static):
                 continue  # there before the ball came
-            count = max(
-                (c.count for c in self._chains if self._near((x, y, score), c.x, c.y)), default=0
-            )
+            count = max((c.count for c in self._chains if self._near(x, y, c.x, c.y)), default=0)
             chains.append(_Chain(x, y, score, count + 1))
         self._chains = chains
         ready = [c for c in chains if c.count >= self._config.confirm_looks]
@@ -172,8 +166,8 @@ class RestLook:
             self._patch = _patch(self._image, chain.x, chain.y)
             return
 
-    def _near(self, found: tuple[float, float, float], x: float, y: float) -> bool:
-        return bool(np.hypot(found[0] - x, found[1] - y) <= self._config.radius_px)
+    def _near(self, x: float, y: float, other_x: float, other_y: float) -> bool:
+        return bool(np.hypot(x - other_x, y - other_y) <= self._config.radius_px)
 
     def _was_there(self, chain: _Chain) -> bool:
         """Whether the pixels under ``chain`` looked the same before the ball came."""
@@ -181,31 +175,34 @@ class RestLook:
         if not before:
             return False  # nothing seen that long before: no evidence either way
         then = _patch(before[-1], chain.x, chain.y)
-        now = _patch(self._image, chain.x, chain.y)
-        return float(np.mean(np.abs(now - then))) < self._config.change_floor
+        return self._looks_the_same(_patch(self._image, chain.x, chain.y), then)
 
     def _candidates(
         self, image: NDArray[np.uint8], anchor: tuple[float, float]
     ) -> list[tuple[float, float, float]]:
         """The colour model's detections of at least ``score`` in the crop round ``anchor``."""
         height, width = image.shape[:2]
-        side = min(self._detector.resolution, width, height)
-        left = int(np.clip(round(anchor[0]) - side // 2, 0, width - side))
-        top = int(np.clip(round(anchor[1]) - side // 2, 0, height - side))
-        crop = np.ascontiguousarray(image[top : top + side, left : left + side])
+        side = self._detector.resolution
+        window = crop_window(anchor[0], anchor[1], side, width, height)
         self._looked_px = side * side
-        found = self._detector.detect([crop])[0]
+        in_crop = self._detector.detect([crop(image, window, side)])[0]
+        found = to_frame(in_crop, window, width, height)
         return [
-            (float(x) + left, float(y) + top, float(score))
+            (float(x), float(y), float(score))
             for (x, y), score in zip(found.centers, found.confidence, strict=True)
             if score >= self._config.score
         ]
 
     def _unchanged(self, ball: RestBall) -> bool:
-        now = _patch(self._image, ball.x, ball.y)
-        if self._patch is None or now.shape != self._patch.shape:
+        if self._patch is None:
             return False
-        return float(np.mean(np.abs(now - self._patch))) < self._config.change_floor
+        return self._looks_the_same(_patch(self._image, ball.x, ball.y), self._patch)
+
+    def _looks_the_same(self, now: NDArray[np.float32], then: NDArray[np.float32]) -> bool:
+        """Whether two patches of one place differ by less than ``change_floor`` on average."""
+        if now.shape != then.shape:
+            return False
+        return float(np.mean(np.abs(now - then))) < self._config.change_floor
 
 
 def _patch(picture: NDArray[np.uint8], x: float, y: float) -> NDArray[np.float32]:
