@@ -289,10 +289,10 @@ def for_live(config: AppConfig) -> AppConfig:
     tracker = config.tracker.model_copy(update=_unset(config.tracker, LIVE_DEFAULTS["tracker"]))
     rest_look = config.rest_look
     if rest_look.enabled is None:
-        # off live unless asked for: its float colour crop (~75 ms with the live INT8 detector
-        # beside it) stalls the frame it runs on. bench.live, badminton rally, 2 runs each:
-        # off 275-303 of 317 processed, e2e p95 111-133 ms, held-out F1 0.586-0.590; every
-        # 3rd frame 245-268, 165-209 ms, 0.613-0.623; every frame 217-240, 258-284 ms
+        # off live unless asked for: even as the still model's INT8 twin (22 ms a crop) it
+        # pushes e2e p95 past the 150 ms target. bench.live, badminton rally, 3 runs each:
+        # off 264-269 of 317 processed, e2e p95 139-148 ms, held-out F1 0.53-0.61; on
+        # 241-271, 150-181 ms, 0.58-0.65; every 2nd frame 246-259, 156-167 ms, 0.60-0.63
         rest_look = rest_look.model_copy(update={"enabled": False})
     return config.model_copy(
         update={

@@ -243,7 +243,7 @@ class BallTracker:
         )
         detector = app.build_detector(config, plan)
         detector.warm_up()
-        rest_look = app.build_rest_look(config, plan, app.source_kind(config).value)
+        rest_look = app.build_rest_look(config, detector, app.source_kind(config).value)
         return cls(detector, config, draw=draw, rest_look=rest_look)
 
     def update(self, image: NDArray[np.uint8], pts_s: float | None = None) -> list[BallPoint]:

@@ -20,11 +20,11 @@ from perception.at_rest import RestLook
 from perception.detector import Detector, Precision
 from perception.int8_cache import existing_artifact
 from perception.int8_switch import build_int8_builder, build_int8_switch, load_int8_detector
-from perception.precision import HardwareProbe, PrecisionPlan, resolve_precision
+from perception.precision import DeviceKind, HardwareProbe, PrecisionPlan, resolve_precision
 from perception.precision_choice import allowed_precisions, choose_by_timing
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
-from perception.weights import choose_rest_weights, choose_weights
+from perception.weights import WeightsChoice, choose_rest_weights, choose_weights
 from stream.control import PlaybackControl
 from stream.latency import (
     DropEvent,
@@ -105,10 +105,17 @@ def open_configured_source(config: AppConfig, kind: SourceKind, log: LatencyLog)
     return open_source(config.source, kind, options, on_drop)
 
 
-def build_detector(config: AppConfig, plan: PrecisionPlan, kind: str | None = None) -> Detector:
+def build_detector(
+    config: AppConfig,
+    plan: PrecisionPlan,
+    kind: str | None = None,
+    *,
+    choice: WeightsChoice | None = None,
+) -> Detector:
     """The detector the plan asks for (INT8 only from a QAT artifact).
 
-    ``kind`` picks the bundled weights (``choose_weights``); None: the config's source kind.
+    ``choice``: weights a caller chose (and said why); None: ``choose_weights`` picks and
+    logs them, ``kind`` (None: the config's source kind) deciding the bundled model.
     """
     from perception.rfdetr_detector import RfDetrDetector  # noqa: PLC0415 - rfdetr is heavy
 
@@ -119,29 +126,62 @@ def build_detector(config: AppConfig, plan: PrecisionPlan, kind: str | None = No
         return Int8Detector.load(
             plan.int8_artifact, threshold=detector.threshold, threads=detector.threads
         )
-    choice = choose_weights(config.detector.weights, kind or source_kind(config).value)
-    logger.info("weights: %s (%s)", choice.path or "rfdetr COCO", choice.reason)
+    if choice is None:
+        choice = choose_weights(config.detector.weights, kind or source_kind(config).value)
+        logger.info("weights: %s (%s)", choice.path or "rfdetr COCO", choice.reason)
     return RfDetrDetector.from_config(config.detector, plan, bundled_weights=choice.path)
 
 
-def build_rest_look(config: AppConfig, plan: PrecisionPlan, kind: str) -> RestLook | None:
+def rest_look_plan(beside: Detector, weights: Path) -> PrecisionPlan:
+    """How the rest look's colour model ``weights`` runs beside the run's detector.
+
+    In the precision and on the device the run's detector runs in, except INT8: then the
+    colour model's own QAT twin (shipped beside it, or one an earlier run cached; never a
+    model quantized after training), else FP32. The run's INT8 artifact is the motion
+    model's and cannot stand in. Beside the live INT8 detector the twin's crop takes 22 ms
+    against FP32's 70 ms (``bench/precision.py``, this 2-core CPU).
+    """
+    device: DeviceKind = "cuda" if beside.device.startswith("cuda") else "cpu"
+    if beside.precision is not Precision.INT8:
+        return PrecisionPlan(device, beside.precision, "as the run's detector")
+    twin = existing_artifact(weights)
+    if twin is None:
+        return PrecisionPlan(device, Precision.FP32, "in float: the colour model has no twin")
+    return PrecisionPlan(device, Precision.INT8, "the colour model's INT8 QAT twin", twin)
+
+
+def build_rest_look(config: AppConfig, beside: Detector, kind: str) -> RestLook | None:
     """The ball-at-rest look of a run (``choose_rest_weights`` decides whether), or None.
 
-    Its colour model runs in float on the run's device (INT8 needs a QAT twin, and the look
-    runs one crop a frame, only in the seconds after a track ended), built as the run's
-    detector is.
+    Its colour model is built as the run's detector is, in :func:`rest_look_plan`'s
+    precision (``beside``: the run's detector, built and warmed up).
     """
     look = config.rest_look
     choice = choose_rest_weights(look.enabled, look.weights, kind)
     if choice is None:
         return None
-    logger.info("ball-at-rest look: %s (%s)", choice.path, choice.reason)
-    if plan.precision is Precision.INT8:
-        plan = PrecisionPlan(plan.device, Precision.FP32, "the rest look runs in float")
-    detector = config.detector.model_copy(
-        update={"weights": str(choice.path), "threshold": look.score, "resolution": None}
+    plan = rest_look_plan(beside, choice.path)
+    logger.info(
+        "ball-at-rest look: %s (%s), %s",
+        choice.path,
+        choice.reason,
+        plan.int8_artifact or plan.reason,
     )
-    colour = build_detector(config.model_copy(update={"detector": detector}), plan)
+    colour: Detector
+    if plan.int8_artifact is not None:
+        from perception.int8_detector import Int8Detector  # noqa: PLC0415 - onnxruntime
+
+        # its threads sleep between crops: spinning, they slow the run's detector 1.5x
+        colour = Int8Detector.load(
+            plan.int8_artifact, threshold=look.score, threads=config.detector.threads, spin=False
+        )
+    else:
+        detector = config.detector.model_copy(
+            update={"weights": str(choice.path), "threshold": look.score, "resolution": None}
+        )
+        colour = build_detector(
+            config.model_copy(update={"detector": detector}), plan, choice=choice
+        )
     colour.warm_up()
     return RestLook(colour, look)
 
@@ -323,7 +363,7 @@ def run(
                 detector,
                 BallSearch(detector, config.search),
                 config.tracker,
-                build_rest_look(config, plan, kind.value),
+                build_rest_look(config, detector, kind.value),
             )
         except BaseException:
             source.close()

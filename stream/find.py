@@ -67,7 +67,7 @@ def run_find(args: argparse.Namespace) -> int:
     print(
         f"ballwatch find: weights {choice.path or 'rfdetr COCO'} ({choice.reason})", file=sys.stderr
     )
-    finder = StillFinder(build_detector(config, plan, kind="image"), config.search)
+    finder = StillFinder(build_detector(config, plan, choice=choice), config.search)
     unreadable = 0
     with ExitStack() as files:
         sinks = [csv.writer(sys.stdout)]

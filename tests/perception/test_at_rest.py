@@ -14,13 +14,15 @@ from configs.app_config import RestLookConfig, SearchConfig, TrackerConfig
 from perception.at_rest import RestLook
 from perception.detections import Detections
 from perception.detector import Precision
+from perception.qat import Int8Sidecar, file_sha256, sidecar_path
 from perception.result import TrackStatus
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.tracker import BallTracker
 from perception.weights import STILL_MODEL_NAME, choose_rest_weights
+from stream.app import rest_look_plan
 from stream.frame import Frame
-from tests.fakes import StepClock
+from tests.fakes import FakeDetector, StepClock
 
 FPS = 30.0
 SIZE = (640, 360)
@@ -169,3 +171,29 @@ def test_the_look_is_on_for_real_footage_with_the_still_model_only(tmp_path: Pat
     forced = choose_rest_weights(True, "mine.safetensors", "synth", tmp_path)
     assert forced is not None
     assert forced.path == Path("mine.safetensors")
+
+
+def test_an_int8_run_looks_with_the_colour_models_own_qat_twin_or_in_float(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BALLWATCH_CACHE", str(tmp_path / "cache"))  # no cached twins
+    colour = tmp_path / STILL_MODEL_NAME
+    colour.write_bytes(b"colour weights")
+    live = FakeDetector(precision=Precision.INT8)  # the motion model's twin, running live
+
+    # without a twin of its own, the colour model runs in float (never the motion model's)
+    assert rest_look_plan(live, colour).precision is Precision.FP32
+    assert rest_look_plan(live, colour).int8_artifact is None
+
+    # with its QAT twin shipped beside it, the look runs that in INT8
+    twin = colour.with_name(f"{colour.stem}.int8-qat.onnx")
+    twin.write_bytes(b"onnx")
+    sidecar = Int8Sidecar(resolution=128, ball_class_id=0, source={"sha256": file_sha256(colour)})
+    sidecar_path(twin).write_text(sidecar.to_json())
+    assert rest_look_plan(live, colour).int8_artifact == twin
+    assert rest_look_plan(live, colour).precision is Precision.INT8
+
+    # a float run's look runs in the run's precision
+    for precision in (Precision.FP32, Precision.BF16):
+        plan = rest_look_plan(FakeDetector(precision=precision), colour)
+        assert (plan.precision, plan.int8_artifact) == (precision, None)

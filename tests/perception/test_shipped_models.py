@@ -1,4 +1,4 @@
-"""The bundled real-footage model and its INT8 QAT twin, as a user gets them.
+"""The bundled models and their INT8 QAT twins, as a user gets them.
 
 The twin must be the float model's (its sidecar names the weights' SHA-256, so `run` picks
 it up for the INT8 switch) and must find the ball where the float model does: within 1 px
@@ -28,6 +28,7 @@ from stream.synth import SynthMatch, parse_synth_uri
 MODELS = Path(__file__).resolve().parents[2] / "perception" / "models"
 REAL = MODELS / "ball-nano-real.safetensors"
 SYNTH = MODELS / "ball-nano-synth.safetensors"
+STILL = MODELS / "ball-nano-still.safetensors"
 SIDE = 128
 
 pytestmark = pytest.mark.slow
@@ -54,7 +55,7 @@ def _crops_around_the_ball(shown: FrameInput) -> list[tuple[NDArray[np.uint8], f
     return crops
 
 
-@pytest.mark.parametrize("weights", [REAL, SYNTH], ids=["real", "synth"])
+@pytest.mark.parametrize("weights", [REAL, SYNTH, STILL], ids=["real", "synth", "still"])
 def test_each_bundled_int8_twin_is_its_models_and_finds_the_ball_where_it_does(
     weights: Path,
 ) -> None:
