@@ -105,6 +105,13 @@ def open_configured_source(config: AppConfig, kind: SourceKind, log: LatencyLog)
     return open_source(config.source, kind, options, on_drop)
 
 
+def chosen_weights(config: AppConfig, kind: str | None = None) -> WeightsChoice:
+    """The weights a run loads (``choose_weights``), said in the log once."""
+    choice = choose_weights(config.detector.weights, kind or source_kind(config).value)
+    logger.info("weights: %s (%s)", choice.path or "rfdetr COCO", choice.reason)
+    return choice
+
+
 def build_detector(
     config: AppConfig,
     plan: PrecisionPlan,
@@ -127,12 +134,11 @@ def build_detector(
             plan.int8_artifact, threshold=detector.threshold, threads=detector.threads
         )
     if choice is None:
-        choice = choose_weights(config.detector.weights, kind or source_kind(config).value)
-        logger.info("weights: %s (%s)", choice.path or "rfdetr COCO", choice.reason)
+        choice = chosen_weights(config, kind)
     return RfDetrDetector.from_config(config.detector, plan, bundled_weights=choice.path)
 
 
-def rest_look_plan(beside: Detector, weights: Path) -> PrecisionPlan:
+def rest_look_plan(beside: Detector, weights: Path | None) -> PrecisionPlan:
     """How the rest look's colour model ``weights`` runs beside the run's detector.
 
     In the precision and on the device the run's detector runs in, except INT8: then the
@@ -144,7 +150,7 @@ def rest_look_plan(beside: Detector, weights: Path) -> PrecisionPlan:
     device: DeviceKind = "cuda" if beside.device.startswith("cuda") else "cpu"
     if beside.precision is not Precision.INT8:
         return PrecisionPlan(device, beside.precision, "as the run's detector")
-    twin = existing_artifact(weights)
+    twin = existing_artifact(weights) if weights is not None else None
     if twin is None:
         return PrecisionPlan(device, Precision.FP32, "in float: the colour model has no twin")
     return PrecisionPlan(device, Precision.INT8, "the colour model's INT8 QAT twin", twin)
@@ -219,9 +225,10 @@ def build_timed_detector(
         return detector, plan
     int8 = auto_int8_artifact(config.detector.int8_artifact, weights, is_live=is_live)
     plans = allowed_precisions(plan.device, HardwareProbe.detect(), int8)
+    weights_choice = chosen_weights(config)
 
     def build(candidate: PrecisionPlan) -> Detector:
-        built = build_detector(config, candidate)
+        built = build_detector(config, candidate, choice=weights_choice)
         built.warm_up()
         return built
 
