@@ -58,7 +58,7 @@ def fake_detector(monkeypatch: pytest.MonkeyPatch) -> FakeDetector:
     """Every run built by stream.app gets this fake (384 px, finds nothing) instead of RF-DETR."""
     detector = FakeDetector(resolution=384, box=None)
 
-    def build(config: object, plan: object) -> Detector:
+    def build(config: object, plan: object, *_: object, **__: object) -> Detector:
         return detector
 
     monkeypatch.setattr(app, "build_detector", build)

@@ -23,7 +23,7 @@ def run(argv: list[str]) -> int:
         delay_s, argv = float(argv[1]), argv[2:]
     detector = FakeDetector(resolution=384, delay_s=delay_s, box=None)
 
-    def build(config: object, plan: object) -> Detector:
+    def build(config: object, plan: object, *_: object, **__: object) -> Detector:
         return detector
 
     app.build_detector = build

@@ -94,7 +94,7 @@ def test_realtime_replay_uses_the_latest_policy_and_counts_drops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slow = FakeDetector(resolution=384, box=None, delay_s=0.1)  # 10 fps against a 50 fps clip
-    monkeypatch.setattr(app, "build_detector", lambda config, plan: slow)
+    monkeypatch.setattr(app, "build_detector", lambda config, plan, **_: slow)
     config = _config(
         "synth:?seed=5&frames=100&width=320&height=240&fps=50",
         tmp_path,
@@ -197,7 +197,7 @@ def test_the_latency_log_says_whether_float_meets_its_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, detector_ms: float, verdict: str
 ) -> None:
     slow = _ThirtyMsDetector()
-    monkeypatch.setattr(app, "build_detector", lambda config, plan: slow)
+    monkeypatch.setattr(app, "build_detector", lambda config, plan, **_: slow)
     # the search stamps the detector call with the detector's own clock: exactly 30 ms
     monkeypatch.setattr(app, "BallSearch", functools.partial(BallSearch, clock=slow.clock))
     config = _config(

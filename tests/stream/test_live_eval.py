@@ -20,7 +20,7 @@ def test_a_realtime_eval_drops_like_a_live_run_and_scores_every_frame(
     # 3x slower than the 30 fps source: a live run must drop frames, whatever the CPU
     detector = FakeDetector(resolution=384, box=None, delay_s=0.1)
 
-    def build(config: object, plan: object) -> Detector:
+    def build(config: object, plan: object, *_: object, **__: object) -> Detector:
         return detector
 
     monkeypatch.setattr(app, "build_detector", build)

@@ -62,7 +62,7 @@ def _track(path: Path) -> list[list[str]]:
 
 def _run_track(clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The track `ballwatch run` writes for ``clip`` with the same detector."""
-    monkeypatch.setattr(app, "build_detector", lambda config, plan: BrightSpotDetector())
+    monkeypatch.setattr(app, "build_detector", lambda config, plan, **_: BrightSpotDetector())
     target = tmp_path / f"{clip.stem}.run.csv"
     assert cli.main(["run", str(clip), "--track-csv", str(target), "--no-progress"]) == 0
     return _track(target)
