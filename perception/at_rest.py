@@ -88,6 +88,11 @@ class RestLook:
         self._image: NDArray[np.uint8] = np.zeros((0, 0, 3), np.uint8)  # this frame
 
     @property
+    def detector(self) -> Detector:
+        """The colour model it looks with."""
+        return self._detector
+
+    @property
     def looked_px(self) -> int:
         """Pixels the colour model saw on the last :meth:`observe` (0: it did not run)."""
         return self._looked_px

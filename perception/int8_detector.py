@@ -34,6 +34,7 @@ from perception.rfdetr_detector.models import VARIANTS, patch_px
 logger = logging.getLogger(__name__)
 
 DISABLED_OPTIMIZERS = ("MatMulAddFusion",)
+SPINNING_KEY = "session.intra_op.allow_spinning"
 
 
 def open_session(artifact: Path, threads: int = 0, *, spin: bool = True) -> Any:
@@ -59,7 +60,7 @@ def open_session(artifact: Path, threads: int = 0, *, spin: bool = True) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry(SPINNING_KEY, "0")
     try:
         return onnxruntime.InferenceSession(
             str(artifact),
@@ -164,6 +165,15 @@ class Int8Detector:
     def device(self) -> str:
         """Always ``cpu`` (onnxruntime's CPU provider)."""
         return "cpu"
+
+    @property
+    def spins(self) -> bool:
+        """Whether its threads busy-wait after a run (see :func:`open_session`)."""
+        options = self._session.get_session_options()
+        try:
+            return bool(options.get_session_config_entry(SPINNING_KEY) != "0")
+        except RuntimeError:  # not set: onnxruntime's default, spinning
+            return True
 
     @property
     def frame_input(self) -> FrameInput:

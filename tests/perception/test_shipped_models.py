@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from configs.app_config import DetectorConfig
+from configs.app_config import AppConfig, DetectorConfig
 from perception.detector import Precision
 from perception.frame_input import as_input
 from perception.int8_cache import bundled_artifact
@@ -22,8 +22,9 @@ from perception.int8_detector import Int8Detector
 from perception.options import FrameInput
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
-from stream.app import auto_int8_artifact
+from stream.app import auto_int8_artifact, build_rest_look
 from stream.synth import SynthMatch, parse_synth_uri
+from tests.fakes import FakeDetector
 
 MODELS = Path(__file__).resolve().parents[2] / "perception" / "models"
 REAL = MODELS / "ball-nano-real.safetensors"
@@ -91,3 +92,25 @@ def test_precision_auto_times_the_shipped_int8_twin_only_on_a_live_run(
     other = tmp_path / "other.safetensors"
     other.write_bytes(b"not the shipped model")
     assert auto_int8_artifact(None, other, is_live=True) is None
+
+
+def test_an_int8_run_looks_for_the_ball_at_rest_with_the_still_twin_asleep_between_crops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BALLWATCH_CACHE", str(tmp_path / "cache"))
+    config = AppConfig.model_validate({"source": str(tmp_path / "match.mp4")})
+    live_detector = FakeDetector(precision=Precision.INT8)  # the real model's twin, live
+
+    look = build_rest_look(config, live_detector, "file")
+
+    assert look is not None
+    assert isinstance(look.detector, Int8Detector)
+    assert look.detector.frame_input is FrameInput.RGB  # the still model's twin: colour
+    assert not look.detector.spins  # its threads leave the live detector's cores alone
+    twin = bundled_artifact(STILL)
+    assert twin is not None
+    assert Int8Detector.load(twin).spins  # onnxruntime's default, for the run's detector
+    # a float run's look is the float still model
+    float_look = build_rest_look(config, FakeDetector(precision=Precision.FP32), "file")
+    assert float_look is not None
+    assert isinstance(float_look.detector, RfDetrDetector)
