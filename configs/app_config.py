@@ -145,6 +145,12 @@ class TrackerConfig(_Section):
         description="px/frame above which two boxes along the path are "
         "one blurred ball's ends (0 = off)",
     )
+    streak_end_sigma: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="a streak's lone box: error per px/frame above streak_speed_px",
+    )
     detect_repeats: bool = Field(True, description="find 25/24 fps footage sent at 30 fps")
     lag_frames: int = Field(2, ge=0, le=30, description="report frames this late (0 = at once)")
     smooth_frames: int = Field(2, ge=0, le=10, description="neighbours smoothing a seen ball")

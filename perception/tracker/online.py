@@ -150,9 +150,14 @@ class BallTracker:
         frame = self._cadence.content_frame(self._frame_number(t_s))
         return self._origin_t + frame * self.frame_interval_s
 
-    def fit(self, points: Sequence[TrackPoint], t_s: float) -> MotionFit:
-        """The motion fit of ``points`` at ``t_s``, with this tracker's assumptions."""
-        errors = self._errors
+    def fit(
+        self, points: Sequence[TrackPoint], t_s: float, noise_px: float | None = None
+    ) -> MotionFit:
+        """The motion fit of ``points`` at ``t_s``, with this tracker's assumptions.
+
+        ``noise_px`` replaces the detector's centre noise (a blur streak's lone box).
+        """
+        errors = self._errors if noise_px is None else replace(self._errors, noise_px=noise_px)
         if self._cadence.is_timing_known:
             errors = replace(errors, speed_sigma=self._config.timed_speed_sigma)
         if self._cadence.pattern is not None:
@@ -407,9 +412,18 @@ class BallTracker:
             self._remember_seeds(candidates)
             return TrackerStep(BallState.lost(), None, -1)
         index, seed = confirmed
-        center = candidates.centers[index]
         score = float(candidates.scores[index])
-        point = TrackPoint(candidates.t_s, float(center[0]), float(center[1]), score)
+        center = candidates.centers[index]
+        first = TrackPoint(candidates.t_s, float(center[0]), float(center[1]), score)
+        # a fast ball's streak boxed at both ends is its middle from the first frame on
+        x, y = streak_centre(
+            candidates,
+            index,
+            self.fit([seed, first], candidates.t_s),
+            self._config,
+            self.frames_per_interval,
+        )
+        point = TrackPoint(candidates.t_s, x, y, score)
         self._new_segment([seed, point])
         self._seeds.clear()
         self._remember_seeds(candidates, skip=index)
