@@ -338,7 +338,11 @@ def run(
     plan = resolve_precision(
         config.detector.precision, config.detector.device, config.detector.int8_artifact
     )
-    logger.info("precision: %s", plan.reason)
+    if config.detector.precision == "auto" and detector is None:
+        # the plan's reason is only the policy's default: the timing below decides and logs
+        logger.info("precision: auto: the allowed precisions are timed on warm-up crops")
+    else:
+        logger.info("precision: %s", plan.reason)
     memory = MemoryLatencyLog()
     hud_stats = RollingHudStats()
     resources = _Resources()

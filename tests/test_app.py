@@ -90,6 +90,25 @@ def test_replay_of_a_synth_clip(tmp_path: Path, fake_detector: FakeDetector) -> 
     assert fake_detector.warmed_up
 
 
+def test_precision_auto_says_it_times_and_then_what_it_chose(
+    tmp_path: Path, fake_detector: FakeDetector, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    config = _config(
+        "synth:?seed=5&frames=5&width=320&height=240&fps=25",
+        tmp_path,
+        **{"detector.precision": "auto"},
+    )
+
+    app.run(config)
+
+    said = [record.getMessage() for record in caplog.records]
+    assert "precision: auto: the allowed precisions are timed on warm-up crops" in said
+    assert any(line.startswith("precision auto: ") and " -> " in line for line in said)
+    # not the policy's default reason, which the timing may overrule (it picked BF16 here)
+    assert not any("default on CPU" in line for line in said)
+
+
 def test_realtime_replay_uses_the_latest_policy_and_counts_drops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
