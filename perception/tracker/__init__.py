@@ -20,7 +20,9 @@ Design, for a ball that moves more than its own size per frame and reverses at e
 - **Blur streaks**: a ball faster than ``streak_speed_px`` a frame is a streak the
   detector often boxes at both ends; a second box in the gate along the path, closer than
   a frame's travel, makes the ball the middle of the two
-  (:func:`~perception.tracker.candidates.streak_centre`).
+  (:func:`~perception.tracker.candidates.streak_centre`), from the frame that starts the
+  track on. A lone box may be either end: the fixed-lag smoothing then allows it
+  ``streak_end_sigma`` px of error per px a frame and takes the line through its neighbours.
 - **Coasting**: up to ``max_coast_frames`` misses keep the track; a position is reported
   as ``predicted`` only when its uncertainty is small and it lies in the frame, else as
   ``lost``: a wrong position costs precision, a missing one only recall.
