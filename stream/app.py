@@ -315,6 +315,15 @@ def _run_group(pipeline: Pipeline, window: Window | None) -> str | None:
 SourceOpener = Callable[[AppConfig, SourceKind, LatencyLog], FrameSource]
 
 
+def _log_precision(config: AppConfig, plan: PrecisionPlan, *, is_timed: bool) -> None:
+    """Say the run's precision, or that timing will choose it (then it logs its figures)."""
+    if config.detector.precision == "auto" and is_timed:
+        # the plan's reason is only the policy's default: the timing decides and logs
+        logger.info("precision: auto: the allowed precisions are timed on warm-up crops")
+    else:
+        logger.info("precision: %s", plan.reason)
+
+
 def run(
     config: AppConfig,
     *,
@@ -338,11 +347,7 @@ def run(
     plan = resolve_precision(
         config.detector.precision, config.detector.device, config.detector.int8_artifact
     )
-    if config.detector.precision == "auto" and detector is None:
-        # the plan's reason is only the policy's default: the timing below decides and logs
-        logger.info("precision: auto: the allowed precisions are timed on warm-up crops")
-    else:
-        logger.info("precision: %s", plan.reason)
+    _log_precision(config, plan, is_timed=detector is None)
     memory = MemoryLatencyLog()
     hud_stats = RollingHudStats()
     resources = _Resources()
