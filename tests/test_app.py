@@ -93,7 +93,9 @@ def test_replay_of_a_synth_clip(tmp_path: Path, fake_detector: FakeDetector) -> 
 def test_precision_auto_says_it_times_and_then_what_it_chose(
     tmp_path: Path, fake_detector: FakeDetector, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("INFO")
+    # by name: a batch test may have quieted these loggers (stream.batch.command._quiet_runs)
+    caplog.set_level("INFO", logger="stream.app")
+    caplog.set_level("INFO", logger="perception.precision_choice")
     config = _config(
         "synth:?seed=5&frames=5&width=320&height=240&fps=25",
         tmp_path,
