@@ -93,7 +93,7 @@ def test_replay_of_a_synth_clip(tmp_path: Path, fake_detector: FakeDetector) -> 
 def test_precision_auto_says_it_times_and_then_what_it_chose(
     tmp_path: Path, fake_detector: FakeDetector, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # by name: a batch test may have quieted these loggers (stream.batch.command._quiet_runs)
+    # by name: the level of these loggers is not the root's to decide (a batch quiets them)
     caplog.set_level("INFO", logger="stream.app")
     caplog.set_level("INFO", logger="perception.precision_choice")
     config = _config(

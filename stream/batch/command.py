@@ -119,17 +119,32 @@ def served(output: OutputConfig, status: BatchStatus) -> Iterator[None]:
         view.close()
 
 
-def _quiet_runs(*, is_verbose: bool) -> None:
-    """Per-recording INFO lines (opened, precision, tiles) would bury the bars: warnings only."""
-    if not is_verbose:
-        for name in ("stream.app", "stream.sources", "perception"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+@contextmanager
+def _quiet_runs(*, is_verbose: bool) -> Iterator[None]:
+    """Per-recording INFO lines (opened, precision, tiles) would bury the bars: warnings only.
+
+    The loggers get their levels back afterwards: a batch started from Python (or a test)
+    leaves the rest of the process logging as it was.
+    """
+    loggers = [] if is_verbose else ["stream.app", "stream.sources", "perception"]
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def run_batch(args: argparse.Namespace) -> int:
     """Run the batch; 0 when every recording is done, 1 when some failed, 130 on Ctrl-C."""
     _check_args(args)
-    _quiet_runs(is_verbose=getattr(args, "verbose", False))
+    with _quiet_runs(is_verbose=getattr(args, "verbose", False)):
+        return _run_batch(args)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
     recordings = expand_inputs(args.inputs)
     config = batch_config(args)
     # the workers' one detector is chosen for a recording's source kind, as `run` would;

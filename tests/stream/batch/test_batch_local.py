@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -56,3 +57,18 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
         ("done", "no"),
     ]
     assert rows["c"]["frames"] == "150"
+
+
+def test_a_batch_gives_the_run_loggers_their_levels_back(tmp_path: Path) -> None:
+    # a batch quiets the per-recording INFO lines while its bars show; a program (or the
+    # next test) that called it logs as before afterwards
+    write_ball_clip(tmp_path / "a.mp4", frames=12)
+    names = ("stream.app", "stream.sources", "perception")
+    before = {name: logging.getLogger(name).level for name in names}
+    command = ["batch", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "out"), "--local"]
+    command += ["--no-progress", "--detector-factory", "tests.batch_support:bright_spot"]
+
+    assert cli.main(command) == 0
+
+    assert {name: logging.getLogger(name).level for name in names} == before
+    assert read_summary(tmp_path / "out" / "summary.csv")[0]["status"] == "done"
