@@ -103,6 +103,21 @@ def is_static_in_gate(
 _STREAK_COS = math.cos(math.radians(20.0))
 
 
+def streak_speed(
+    fit: MotionFit, config: TrackerConfig, frames_per_interval: float = 1.0
+) -> float | None:
+    """The ball's speed in px a source frame when it is a blur streak, else None.
+
+    A streak is faster than ``streak_speed_px`` (0 = never). ``fit``'s velocity is per
+    typical interval between the frames the tracker got, ``frames_per_interval`` source
+    frames when a live run drops frames (see :func:`streak_centre`).
+    """
+    speed = math.hypot(fit.vx, fit.vy) / max(frames_per_interval, 1.0)
+    if config.streak_speed_px <= 0 or speed < config.streak_speed_px:
+        return None
+    return speed
+
+
 def streak_centre(
     candidates: Candidates,
     index: int,
@@ -129,9 +144,9 @@ def streak_centre(
     (21 px behind it, two frames per interval) was taken for the streak's other end, and
     the ball reported 7-17 px off (live synth seed 737373).
     """
-    speed = math.hypot(fit.vx, fit.vy) / max(frames_per_interval, 1.0)
+    speed = streak_speed(fit, config, frames_per_interval)
     chosen = candidates.centers[index]
-    if config.streak_speed_px <= 0 or speed < config.streak_speed_px:
+    if speed is None:
         return float(chosen[0]), float(chosen[1])
     best: tuple[float, int] | None = None
     for other in np.flatnonzero(candidates.moving):

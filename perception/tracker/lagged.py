@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from perception.detections import Detections
 from perception.result import BallState, TrackStatus
+from perception.tracker.candidates import streak_speed
 from perception.tracker.motion_fit import MotionFit
 from perception.tracker.online import BallTracker
 from perception.tracker.values import TrackerPrediction, TrackPoint
@@ -167,11 +168,11 @@ class LaggedTracker(Generic[K]):
         through the box and one neighbour always looked surer than a line through all five.
         """
         config = self._tracker.config
-        if config.streak_speed_px <= 0 or len(window) < 2:
+        if len(window) < 2:
             return config.measurement_sigma_px
         fit = self._tracker.fit(window, t_s)
-        speed = math.hypot(fit.vx, fit.vy) / max(self._tracker.frames_per_interval, 1.0)
-        if speed < config.streak_speed_px:
+        speed = streak_speed(fit, config, self._tracker.frames_per_interval)
+        if speed is None:
             return config.measurement_sigma_px
         return math.hypot(config.measurement_sigma_px, config.streak_end_sigma * speed)
 
