@@ -4,14 +4,15 @@ Clips run the search -> detector -> tracker path of ``ballwatch run``/``eval`` i
 dropped; :func:`perception.evaluate.run_eval`, the replay preset's settings, FP32 on CPU) and are
 scored at 4 px, with the ball-at-rest look that ``run``/``eval`` have on real footage
 (``--no-rest-look`` to compare). Still images are found as ``ballwatch find`` finds them (a
-full native-tile search, :mod:`perception.still`, with the bundled still model unless
-``--still-weights``); a hit is a top-1 detection within 4 px of the labelled box centre. Stills
+full native-tile search in three views, :mod:`perception.still`, with the bundled still model
+unless ``--still-weights``; ``--still-views 1 3`` scores one view and three side by side); a hit
+is a top-1 detection within 4 px of the labelled box centre. Stills
 that are one clip's frames (volleyball clip_four) are also run as a clip, in frame order. Also:
 the static-lock check on the unlabelled 1080p tennis clip (the longest run of `seen` frames
 within 3 px of each other, and the frames reported at rest) and synthetic seeds nobody trained
 or tuned on (with the synthetic model, the default for ``synth:``).
 
-    .venv/bin/python bench/real.py                        # everything (about 15 min on 2 cores)
+    .venv/bin/python bench/real.py                        # everything (about 30 min on 2 cores)
     .venv/bin/python bench/real.py --held-out-only        # the held-out rows only
     .venv/bin/python bench/real.py --only stills          # one part: clips, stills, static, synth
     .venv/bin/python bench/real.py --only clips --no-rest-look  # without the ball-at-rest look
@@ -45,7 +46,7 @@ from perception.precision import PrecisionPlan
 from perception.real_data import unstretched_frame
 from perception.rfdetr_detector import RfDetrDetector
 from perception.search import BallSearch
-from perception.still import StillFinder
+from perception.still import VIEWS, StillFinder
 from perception.tracker import BallTracker
 from stream.app import build_rest_look
 from stream.frame import BallTruth, Frame
@@ -137,10 +138,10 @@ def still_frames(
 
 
 def score_stills(
-    detector: Detector, config: AppConfig, frames: list[LabelledFrame]
+    detector: Detector, config: AppConfig, frames: list[LabelledFrame], views: int
 ) -> tuple[int, int, float]:
     """Hits (top-1 within 4 px of a labelled centre), images with a ball, images per second."""
-    finder = StillFinder(detector, config.search)
+    finder = StillFinder(detector, config.search, VIEWS[:views])
     hits = with_ball = 0
     began = time.perf_counter()
     for still in frames:
@@ -255,13 +256,15 @@ def still_rows(args: argparse.Namespace, config: AppConfig, root: Path) -> None:
         if args.held_out_only and not held:
             continue
         frames = still_frames(root, pattern, size, groups)
-        hits, total, fps = score_stills(detector, config, frames)
-        recall = hits / total if total else float("nan")
-        print(
-            row(sport, f"{name} (stills, top-1)", total, "-", f"{recall:.3f}", "-", "-", "-",
-                "-", f"{fps:.1f}", "no (held out)" if held else "yes")
-        )  # fmt: skip
-        sys.stdout.flush()
+        for views in args.still_views:  # side by side: the same pictures, one view or three
+            hits, total, fps = score_stills(detector, config, frames, views)
+            recall = hits / total if total else float("nan")
+            print(
+                row(sport, f"{name} (stills, top-1, {views} view{'s' * (views > 1)})", total,
+                    "-", f"{recall:.3f}", "-", "-", "-", "-", f"{fps:.2f}",
+                    "no (held out)" if held else "yes")
+            )  # fmt: skip
+            sys.stdout.flush()
 
 
 def main() -> int:
@@ -273,6 +276,14 @@ def main() -> int:
         type=Path,
         default=STILL_WEIGHTS,
         help="the model for the still pictures (default: the bundled still model)",
+    )
+    parser.add_argument(
+        "--still-views",
+        type=int,
+        nargs="+",
+        choices=(1, len(VIEWS)),
+        default=[len(VIEWS)],
+        help="score the stills searched in these numbers of views (as `ballwatch find --views`)",
     )
     parser.add_argument("--config", default="replay")
     parser.add_argument("--threads", type=int, default=2)

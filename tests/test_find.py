@@ -33,7 +33,8 @@ def test_the_still_model_finds_the_ball_in_broadcast_pictures_it_never_saw(
 
     The pictures: the held-out volleyball sub-clip's stills in the validation folder (never
     trained on), put back to 1280x720. Over all 120 held-out volleyball stills the model
-    finds 0.717 within 4 px (`bench/real.py --only stills`), so at least half of these must be.
+    finds 0.817 within 4 px in three views, the default (0.717 in one; `bench/real.py --only
+    stills --still-views 1 3`), so at least half of these must be.
     """
     stills = [
         unstretched_frame(frame, 1280, 720)
@@ -63,7 +64,7 @@ def test_the_still_model_finds_the_ball_in_broadcast_pictures_it_never_saw(
                      float(row["y"]) - truths[Path(row["image"]).name][1]) <= 4.0
         for row in rows
     ]  # fmt: skip
-    assert sum(hits) >= 3, hits  # 4 of 6 here; a margin for other CPUs' kernels
+    assert sum(hits) >= 4, hits  # 6 of 6 here (4 in one view); a margin for other CPUs' kernels
 
 
 def test_an_unreadable_picture_is_named_and_the_others_are_still_searched(
