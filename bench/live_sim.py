@@ -48,7 +48,7 @@ from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.tracker import BallTracker, TrackerPrediction, TrackPoint
 from perception.weights import choose_weights
-from stream.app import auto_int8_artifact
+from stream.app import auto_int8_artifact, build_rest_look
 from stream.frame import BallTruth, Frame
 from stream.synth import SynthMatch, parse_synth_uri
 
@@ -133,6 +133,7 @@ class Clip:
     frames: list[Frame]
     truths: list[BallTruth]
     held_out_from: int = 0
+    kind: str = "file"  # the source kind the weights are chosen for ("synth", "file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,10 @@ def simulate(
     """Run ``clip`` through the live perception path on the virtual clock and score it."""
     frames, truths, held_out_from = clip.frames, clip.truths, clip.held_out_from
     search = _MeteredSearch(detector, config.search)
-    run = SearchAndTrack(search, BallTracker(config.tracker), detector)
+    # on only where the arm turns it on (live runs keep it off, configs.app_config.for_live);
+    # its colour model's crops join the frame's cost like the search's
+    rest_look = build_rest_look(config, detector, clip.kind) if config.rest_look.enabled else None
+    run = SearchAndTrack(search, BallTracker(config.tracker), detector, rest_look)
     queue = VirtualQueue([frame.pts_s for frame in frames], config.stream.frame_queue_size)
     collector = TrackCollector()
     latencies: list[float] = []
@@ -164,7 +168,8 @@ def simulate(
         index, start = taken
         frame = frames[index]
         results = run.process(frame, 0)
-        now = start + cost.busy_ms(search.last_pixels, detector.resolution) / 1000.0
+        pixels = search.last_pixels + (rest_look.looked_px if rest_look is not None else 0)
+        now = start + cost.busy_ms(pixels, detector.resolution) / 1000.0
         latencies.append((now - frame.pts_s) * 1000.0)
         for result in results:
             collector.write(None, result)
@@ -257,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     cost = CostModel(args.frame_ms, args.crop_ms)
     held_out_from = args.held_out_from if kind == "file" else 0
-    clip = Clip(frames, truths, held_out_from)
+    clip = Clip(frames, truths, held_out_from, kind)
     print(
         f"{args.clip}: {len(frames)} frames; INT8 twin {artifact.name}; cost {cost.frame_ms} ms "
         f"a frame + {cost.crop_ms} ms a 128 px crop; held out from frame {held_out_from}"
