@@ -156,11 +156,36 @@ def rest_look_plan(beside: Detector, weights: Path | None) -> PrecisionPlan:
     return PrecisionPlan(device, Precision.INT8, "the colour model's INT8 QAT twin", twin)
 
 
-def build_rest_look(config: AppConfig, beside: Detector, kind: str) -> RestLook | None:
+class ColourModels:
+    """The rest looks' colour models, built once for every run of one owner.
+
+    A run builds its rest look's colour model (load and warm up: 1-2 s on a CPU) unless
+    its owner hands it the one an earlier run built for the same weights, precision,
+    threshold and threads. A batch worker keeps one ``ColourModels`` for all its tasks, as
+    it keeps its detector (before, every chunk loaded the still model again). Not
+    thread-safe: one owner, runs one after another.
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[object, ...], Detector] = {}
+        self.builds = 0  # how many models were built (the rest were reused)
+
+    def get(self, key: tuple[object, ...], build: Callable[[], Detector]) -> Detector:
+        """The model built for ``key``, building it with ``build`` the first time."""
+        if key not in self._built:
+            self._built[key] = build()
+            self.builds += 1
+        return self._built[key]
+
+
+def build_rest_look(
+    config: AppConfig, beside: Detector, kind: str, models: ColourModels | None = None
+) -> RestLook | None:
     """The ball-at-rest look of a run (``choose_rest_weights`` decides whether), or None.
 
     Its colour model is built as the run's detector is, in :func:`rest_look_plan`'s
-    precision (``beside``: the run's detector, built and warmed up).
+    precision (``beside``: the run's detector, built and warmed up), or taken from
+    ``models`` where an earlier run of the same owner built it.
     """
     look = config.rest_look
     choice = choose_rest_weights(look.enabled, look.weights, kind)
@@ -173,6 +198,15 @@ def build_rest_look(config: AppConfig, beside: Detector, kind: str) -> RestLook 
         choice.reason,
         plan.int8_artifact or plan.reason,
     )
+    key = (choice.path, plan.device, plan.precision, plan.int8_artifact, look.score,
+           config.detector.threads)  # fmt: skip
+    colour = (models or ColourModels()).get(key, lambda: _colour_model(config, plan, choice))
+    return RestLook(colour, look)
+
+
+def _colour_model(config: AppConfig, plan: PrecisionPlan, choice: WeightsChoice) -> Detector:
+    """The rest look's colour model ``choice`` in ``plan``'s precision, warmed up."""
+    look = config.rest_look
     colour: Detector
     if plan.int8_artifact is not None:
         from perception.int8_detector import Int8Detector  # noqa: PLC0415 - onnxruntime
@@ -189,7 +223,7 @@ def build_rest_look(config: AppConfig, beside: Detector, kind: str) -> RestLook 
             config.model_copy(update={"detector": detector}), plan, choice=choice
         )
     colour.warm_up()
-    return RestLook(colour, look)
+    return colour
 
 
 def auto_int8_artifact(
@@ -331,6 +365,7 @@ def run(
     detector: Detector | None = None,
     source_opener: SourceOpener = open_configured_source,
     control: PlaybackControl | None = None,
+    colour_models: ColourModels | None = None,
 ) -> RunOutcome:
     """Run one configured pipeline to the end (or Ctrl-C) and summarize it.
 
@@ -338,7 +373,9 @@ def run(
     recordings); None builds the configured one. ``source_opener``: how the source is
     opened (a batch chunk opens a frame range of a file). ``control``: lets another
     thread stop (or pause) the run; the ``--show`` window's keys use it too. The
-    calling thread owns the window: every GUI call happens in it.
+    calling thread owns the window: every GUI call happens in it. ``colour_models``:
+    the rest look's models an earlier run of the same owner built (a batch worker's);
+    None builds them.
 
     Raises:
         BallwatchError: a user mistake (bad source, weights, output path…), one line.
@@ -379,7 +416,7 @@ def run(
                 detector,
                 BallSearch(detector, config.search),
                 config.tracker,
-                build_rest_look(config, detector, kind.value),
+                build_rest_look(config, detector, kind.value, colour_models),
             )
         except BaseException:
             source.close()

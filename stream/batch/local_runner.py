@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from stream import app
 from stream.batch.progress import BatchProgress
 from stream.batch.task import (
     BatchSettings,
@@ -56,13 +57,14 @@ def run_local(job: BatchJob) -> bool:
     This is the plain loop the Ray runner is measured against (bench/batch.py).
     """
     detector = job.factory(job.settings.config)
+    colour_models = app.ColourModels()  # the rest look's model, loaded once as the detector
     progress = job.progress
     queue = deque(job.tasks)
     while queue:
         task = queue.popleft()
         progress.worker(0, task.label, 0, task.frames_expected)
         try:
-            result = run_task(job.settings, task, detector, FrameCounter())
+            result = run_task(job.settings, task, detector, FrameCounter(), colour_models)
         except KeyboardInterrupt:
             return True
         progress.task_finished(0, result.frames)

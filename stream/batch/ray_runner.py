@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from configs.app_config import ConfigError
+from stream import app
 from stream.batch.local_runner import BatchJob, ResultSink, retried, should_retry
 from stream.batch.progress import BatchProgress
 from stream.batch.task import (
@@ -105,12 +106,13 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
 
 
 class BatchWorker:
-    """A Ray actor's body: one detector, loaded once, for every task it is given."""
+    """A Ray actor's body: one detector (and rest-look model), loaded once, for every task."""
 
     def __init__(self, settings: BatchSettings, factory: DetectorFactory) -> None:
         self._settings = settings
         self._factory = factory
         self._detector: Any = None
+        self._colour_models = app.ColourModels()
         self._counter = FrameCounter()
 
     def ready(self) -> str:
@@ -124,7 +126,7 @@ class BatchWorker:
     def process(self, task: Task) -> TaskResult:
         """Run one task."""
         self._counter = FrameCounter()
-        return run_task(self._settings, task, self._detector, self._counter)
+        return run_task(self._settings, task, self._detector, self._counter, self._colour_models)
 
     def progress(self) -> int:
         """Frames the current task has written (called while :meth:`process` runs)."""

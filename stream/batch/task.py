@@ -177,9 +177,15 @@ def _chunk_opener(task: Task) -> app.SourceOpener:
 
 
 def run_task(
-    settings: BatchSettings, task: Task, detector: Detector, counter: FrameCounter
+    settings: BatchSettings,
+    task: Task,
+    detector: Detector,
+    counter: FrameCounter,
+    colour_models: app.ColourModels | None = None,
 ) -> TaskResult:
     """Run ``task`` with ``detector`` into its work folder; never raises for a bad input.
+
+    ``colour_models``: the worker's rest-look models, kept from task to task as its detector.
 
     The folder is emptied first (what a crashed attempt left is not trusted); ``done.json``
     is written last, so its presence with the right row count means the task finished.
@@ -202,6 +208,7 @@ def run_task(
             extra_outputs=(counter,),
             detector=detector,
             source_opener=opener,
+            colour_models=colour_models,
         )
     except (BallwatchError, ConfigError) as error:
         return failed(first_line(error), is_retryable=False)

@@ -22,7 +22,7 @@ from perception.int8_detector import Int8Detector
 from perception.options import FrameInput
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
-from stream.app import auto_int8_artifact, build_rest_look
+from stream.app import ColourModels, auto_int8_artifact, build_rest_look
 from stream.synth import SynthMatch, parse_synth_uri
 from tests.fakes import FakeDetector
 
@@ -114,3 +114,26 @@ def test_an_int8_run_looks_for_the_ball_at_rest_with_the_still_twin_asleep_betwe
     float_look = build_rest_look(config, FakeDetector(precision=Precision.FP32), "file")
     assert float_look is not None
     assert isinstance(float_look.detector, RfDetrDetector)
+
+
+def test_runs_of_one_owner_share_a_rest_look_model_built_for_the_same_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BALLWATCH_CACHE", str(tmp_path / "cache"))
+    config = AppConfig.model_validate({"source": str(tmp_path / "match.mp4")})
+    models = ColourModels()
+    beside = FakeDetector(precision=Precision.INT8)
+
+    first = build_rest_look(config, beside, "file", models)
+    second = build_rest_look(config, beside, "file", models)
+    surer = config.model_copy(
+        update={"rest_look": config.rest_look.model_copy(update={"score": 0.5})}
+    )
+    third = build_rest_look(surer, beside, "file", models)
+
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert second.detector is first.detector  # loaded once, for both runs
+    assert third.detector is not first.detector  # another threshold: its own model
+    assert models.builds == 2

@@ -7,10 +7,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from stream import cli
+from stream import app, cli
 from stream.batch.summary_table import read_summary
 from tests.batch_support import write_ball_clip
 from tests.media import wait_until
@@ -72,3 +73,35 @@ def test_a_batch_gives_the_run_loggers_their_levels_back(tmp_path: Path) -> None
 
     assert {name: logging.getLogger(name).level for name in names} == before
     assert read_summary(tmp_path / "out" / "summary.csv")[0]["status"] == "done"
+
+
+def test_a_batch_loads_the_rest_look_model_once_for_all_its_recordings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, random_checkpoint: Path
+) -> None:
+    # each recording's run has a ball-at-rest look; its colour model (1-2 s to load on a
+    # CPU) is the worker's, as its detector is, not loaded again for every recording
+    built: list[object] = []
+    build = app._colour_model
+
+    def counted(*args: Any) -> Any:
+        built.append(args)
+        return build(*args)
+
+    monkeypatch.setattr(app, "_colour_model", counted)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in "abc":
+        write_ball_clip(clips / f"{name}.mp4", frames=6)
+    command = ["batch", str(clips), "--out", str(tmp_path / "out"), "--local", "--no-progress"]
+    command += ["--detector-factory", "tests.batch_support:bright_spot"]
+    command += [
+        "--set",
+        "rest_look.enabled=true",
+        "--set",
+        f"rest_look.weights={random_checkpoint}",
+    ]
+
+    assert cli.main(command) == 0
+
+    assert [row["status"] for row in read_summary(tmp_path / "out" / "summary.csv")] == ["done"] * 3
+    assert len(built) == 1
