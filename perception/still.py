@@ -145,7 +145,10 @@ class StillFinder:
         width = image.shape[1]
         found = []
         for view in self._views:
-            seen = self.detections(view.image(image, self._half_patch))
+            shown = view.image(image, self._half_patch)
+            if not shown.size:
+                continue  # a picture no larger than the shift: the other views see it all
+            seen = self.detections(shown)
             found.append((view.to_picture(seen.centers, width, self._half_patch), seen.confidence))
         centres, scores = fuse_views(found)
         if not len(scores):

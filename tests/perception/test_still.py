@@ -100,3 +100,14 @@ def test_three_views_prefer_the_ball_every_view_sees_to_a_shoe_one_view_is_sure_
     assert three_views is not None
     # the ball: 0.6 in all three views; the shoe: 0.8 in two, unseen mirrored (0.53)
     assert (three_views.x, three_views.y, three_views.score) == pytest.approx((253.0, 103.0, 0.6))
+
+
+def test_a_picture_no_larger_than_the_shift_is_searched_in_the_views_that_fit() -> None:
+    picture = np.full((6, 6, 3), 60, np.uint8)
+    picture[2:4, 2:4] = WHITE
+
+    found = StillFinder(ShoeOrBallDetector(), SearchConfig(track_enabled=False)).find(picture)
+
+    assert found is not None
+    # as it is and mirrored (the shifted view is empty): 0.6 in both
+    assert (found.x, found.y, found.score) == pytest.approx((3.0, 3.0, 0.6))
