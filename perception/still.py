@@ -52,18 +52,18 @@ class View:
 
     Attributes:
         name: for logs and benches.
-        shift_px: the view starts this many pixels down and right of the picture's corner
-            (it is the picture cropped there), in units of half the detector's patch.
+        half_patches: the view starts this many half patches of the detector's ViT down
+            and right of the picture's corner (it is the picture cropped there).
         mirrored: left and right swapped.
     """
 
     name: str
-    shift_px: int
+    half_patches: int
     mirrored: bool
 
     def image(self, picture: NDArray[np.uint8], half_patch: int) -> NDArray[np.uint8]:
         """The picture as this view shows it."""
-        shift = self.shift_px * half_patch
+        shift = self.half_patches * half_patch
         shown = picture[shift:, shift:]
         return np.ascontiguousarray(shown[:, ::-1]) if self.mirrored else shown
 
@@ -71,7 +71,7 @@ class View:
         self, centres: NDArray[np.float32], picture_width: int, half_patch: int
     ) -> NDArray[np.float32]:
         """Centres found in this view, in the picture's pixels."""
-        shift = self.shift_px * half_patch
+        shift = self.half_patches * half_patch
         back = centres.astype(np.float32, copy=True).reshape(-1, 2)
         if self.mirrored:
             back[:, 0] = (picture_width - shift) - back[:, 0]
@@ -117,7 +117,7 @@ class StillFinder:
         self._search = BallSearch(detector, search)
         self._half_patch = round(ball_offset_px(detector))
         # a detector without a patch grid gains nothing from the shifted view
-        self._views = [v for v in views if v.shift_px == 0 or self._half_patch > 0]
+        self._views = [v for v in views if v.half_patches == 0 or self._half_patch > 0]
         self._count = 0
 
     def detections(self, image: NDArray[np.uint8]) -> Detections:
