@@ -12,7 +12,7 @@ the static-lock check on the unlabelled 1080p tennis clip (the longest run of `s
 within 3 px of each other, and the frames reported at rest) and synthetic seeds nobody trained
 or tuned on (with the synthetic model, the default for ``synth:``).
 
-    .venv/bin/python bench/real.py                        # everything (about 30 min on 2 cores)
+    .venv/bin/python bench/real.py                        # everything (~700 stills at ~7 s each)
     .venv/bin/python bench/real.py --held-out-only        # the held-out rows only
     .venv/bin/python bench/real.py --only stills          # one part: clips, stills, static, synth
     .venv/bin/python bench/real.py --only clips --no-rest-look  # without the ball-at-rest look
