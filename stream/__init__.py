@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["BallPoint", "BallTracker", "configure", "track"]
+__all__ = ["BallPoint", "BallTracker", "PictureFinder", "configure", "track"]
 
 
 def __getattr__(name: str) -> Any:

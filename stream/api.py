@@ -36,6 +36,7 @@ from perception.precision import resolve_precision
 from perception.result import FrameResult, TrackStatus
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
+from perception.still import StillBall, StillFinder
 from stream import app
 from stream.control import PlaybackControl
 from stream.frame import Frame
@@ -274,3 +275,27 @@ class BallTracker:
 
 
 __all__ = ["BallPoint", "BallTracker", "TrackStatus", "configure", "track"]
+
+
+class PictureFinder:
+    """Finds the ball in still pictures you hand it, one at a time, as ``ballwatch find`` does.
+
+    A picture has no frame before it: each is searched whole at native resolution by the
+    still model (colour; unless ``detector.weights`` is given) in three views, and the
+    surest place is its ball (:mod:`perception.still`).
+    """
+
+    def __init__(self, finder: StillFinder) -> None:
+        """Find with ``finder`` (see :meth:`load` for the bundled still model)."""
+        self._finder = finder
+
+    @classmethod
+    def load(cls, config: AppConfig | None = None, *, views: int = 3) -> PictureFinder:
+        """Load the still model (or ``config.detector.weights``); ``views``: 3, or 1 (faster)."""
+        hide_library_noise()
+        finder, _ = app.build_still_finder(config or load_config(preset_path("replay")), views)
+        return cls(finder)
+
+    def find(self, image: NDArray[np.uint8]) -> StillBall | None:
+        """The ball of one BGR ``uint8`` ``(H, W, 3)`` picture (x, y, score), or None."""
+        return self._finder.find(image)

@@ -24,6 +24,7 @@ from perception.precision import DeviceKind, HardwareProbe, PrecisionPlan, resol
 from perception.precision_choice import allowed_precisions, choose_by_timing
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
+from perception.still import VIEWS, StillFinder
 from perception.weights import WeightsChoice, choose_rest_weights, choose_weights
 from stream.control import PlaybackControl
 from stream.latency import (
@@ -154,6 +155,23 @@ def rest_look_plan(beside: Detector, weights: Path | None) -> PrecisionPlan:
     if twin is None:
         return PrecisionPlan(device, Precision.FP32, "in float: the colour model has no twin")
     return PrecisionPlan(device, Precision.INT8, "the colour model's INT8 QAT twin", twin)
+
+
+def build_still_finder(config: AppConfig, views: int = 3) -> tuple[StillFinder, WeightsChoice]:
+    """What ``ballwatch find`` (and ``stream.PictureFinder``) search pictures with.
+
+    The still model unless ``detector.weights`` says otherwise (``choose_weights(...,
+    "image")``), in ``views`` of :data:`perception.still.VIEWS` (1 or 3), with the replay
+    preset's search; and the weights choice, for the caller to say which it loaded.
+    """
+    config = for_replay(config)
+    detector_config = config.detector
+    plan = resolve_precision(
+        detector_config.precision, detector_config.device, detector_config.int8_artifact
+    )
+    choice = choose_weights(detector_config.weights, "image")
+    detector = build_detector(config, plan, choice=choice)
+    return StillFinder(detector, config.search, VIEWS[:views]), choice
 
 
 class ColourModels:

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from configs.app_config import for_replay
 from stream.run_options import EXIT_USER_ERROR, add_model_options, config_from_args
 
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -60,23 +59,12 @@ def run_find(args: argparse.Namespace) -> int:
     import cv2  # noqa: PLC0415 - `--help` loads no cv2, numpy or torch
     import numpy as np  # noqa: PLC0415
 
-    from perception.precision import resolve_precision  # noqa: PLC0415
-    from perception.still import VIEWS, StillFinder  # noqa: PLC0415
-    from perception.weights import choose_weights  # noqa: PLC0415
-    from stream.app import build_detector  # noqa: PLC0415
+    from stream.app import build_still_finder  # noqa: PLC0415
 
-    config = for_replay(config_from_args(args, None))
-    detector_config = config.detector
-    plan = resolve_precision(
-        detector_config.precision, detector_config.device, detector_config.int8_artifact
-    )
-    choice = choose_weights(detector_config.weights, "image")
+    finder, choice = build_still_finder(config_from_args(args, None), args.views)
     # said on stderr whatever the log level: the CSV on stdout stays clean
     print(
         f"ballwatch find: weights {choice.path or 'rfdetr COCO'} ({choice.reason})", file=sys.stderr
-    )
-    finder = StillFinder(
-        build_detector(config, plan, choice=choice), config.search, VIEWS[: args.views]
     )
     unreadable = 0
     with ExitStack() as files:
