@@ -156,9 +156,9 @@ def simulate(
     """Run ``clip`` through the live perception path on the virtual clock and score it."""
     frames, truths, held_out_from = clip.frames, clip.truths, clip.held_out_from
     search = _MeteredSearch(detector, config.search)
-    # on only where the arm turns it on (live runs keep it off, configs.app_config.for_live);
-    # its colour model's crops join the frame's cost like the search's
-    rest_look = build_rest_look(config, detector, clip.kind) if config.rest_look.enabled else None
+    # on only where the arm turns it on (for_live turns it off otherwise); its colour
+    # model's crops join the frame's cost like the search's
+    rest_look = build_rest_look(config, detector, clip.kind)
     run = SearchAndTrack(search, BallTracker(config.tracker), detector, rest_look)
     queue = VirtualQueue([frame.pts_s for frame in frames], config.stream.frame_queue_size)
     collector = TrackCollector()

@@ -274,9 +274,6 @@ class BallTracker:
         return points
 
 
-__all__ = ["BallPoint", "BallTracker", "TrackStatus", "configure", "track"]
-
-
 class PictureFinder:
     """Finds the ball in still pictures you hand it, one at a time, as ``ballwatch find`` does.
 
@@ -299,3 +296,6 @@ class PictureFinder:
     def find(self, image: NDArray[np.uint8]) -> StillBall | None:
         """The ball of one BGR ``uint8`` ``(H, W, 3)`` picture (x, y, score), or None."""
         return self._finder.find(image)
+
+
+__all__ = ["BallPoint", "BallTracker", "PictureFinder", "TrackStatus", "configure", "track"]

@@ -187,13 +187,16 @@ class ColourModels:
 
     def __init__(self) -> None:
         self._built: dict[tuple[object, ...], Detector] = {}
-        self.builds = 0  # how many models were built (the rest were reused)
+
+    @property
+    def builds(self) -> int:
+        """How many models were built (every other request reused one)."""
+        return len(self._built)
 
     def get(self, key: tuple[object, ...], build: Callable[[], Detector]) -> Detector:
         """The model built for ``key``, building it with ``build`` the first time."""
         if key not in self._built:
             self._built[key] = build()
-            self.builds += 1
         return self._built[key]
 
 
