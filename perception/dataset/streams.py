@@ -14,14 +14,24 @@ from stream.synth import SynthMatch, SynthParams
 logger = logging.getLogger(__name__)
 
 
+_CROWDED_MARGIN_PX = 12.0  # a ball this close to a player's box counts as among players
+_CROWDED_TRIES = 40  # frames looked at for one crowded draw before taking any frame
+
+
 def synth_crop_stream(
-    seeds: Sequence[int], recipe: CropRecipe, seed: int, frames_per_match: int = 3000
+    seeds: Sequence[int],
+    recipe: CropRecipe,
+    seed: int,
+    frames_per_match: int = 3000,
+    crowded_share: float = 0.0,
 ) -> Iterator[CropSample]:
     """Endless crops from synthetic matches, generated on the fly (about 1 ms a frame).
 
     Each crop comes from a random frame of a random match in ``seeds`` (odd seeds pan the
     camera): a positive where the ball is visible, else (and in the recipe's share of
-    draws) a negative. Deterministic for a given ``seed``.
+    draws) a negative. A ``crowded_share`` of draws looks for a frame whose ball is by a
+    player (:meth:`SynthMatch.ball_near_player`): only a few percent of random frames show
+    one, and there the model misses. Deterministic for a given ``seed``.
     """
     rng = np.random.default_rng(seed)
     matches: dict[int, SynthMatch] = {}
@@ -33,6 +43,8 @@ def synth_crop_stream(
             match = SynthMatch(SynthParams(seed=match_seed, pan=match_seed % 2 == 1))
             matches[match_seed] = match
         index = int(rng.integers(frames_per_match))
+        if crowded_share > 0.0 and rng.random() < crowded_share:
+            index = _crowded_index(match, index, frames_per_match, rng)
         image, truth = match.frame(index)
         group = f"synth-{match_seed}"
         frame = LabelledFrame(image, (truth,) if truth.is_visible else (), group, index)
@@ -42,6 +54,16 @@ def synth_crop_stream(
         negative = negative_crop(frame, recipe, rng)
         if negative is not None:
             yield negative
+
+
+def _crowded_index(match: SynthMatch, first: int, frames: int, rng: np.random.Generator) -> int:
+    """A frame of ``match`` whose ball is by a player, or ``first`` when none turns up."""
+    index = first
+    for _ in range(_CROWDED_TRIES):
+        if match.ball_near_player(index, _CROWDED_MARGIN_PX):
+            return index
+        index = int(rng.integers(frames))
+    return first
 
 
 def coco_crop_stream(samples: Sequence[CropSample], seed: int) -> Iterator[CropSample]:

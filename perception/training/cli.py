@@ -39,6 +39,7 @@ class TrainFile(BaseModel):
     checkpoint_every: int | None = Field(None, ge=1)
     patience: int | None = Field(None, ge=0)
     eval_crops: int | None = Field(None, ge=2)
+    crowded_share: float | None = Field(None, ge=0.0, le=1.0)
     mixed_precision: bool | None = None
     device: Literal["auto", "cpu", "cuda"] | None = None
     threads: int | None = Field(None, ge=1)
@@ -92,7 +93,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         checkpoint_every=merged.checkpoint_every or defaults.checkpoint_every,
         eval_crops=merged.eval_crops or defaults.eval_crops,
         patience=merged.patience or 0,
+        crowded_share=merged.crowded_share or 0.0,
     )
+    if loop.crowded_share and not merged.data.startswith("synth:"):
+        msg = (
+            f"crowded_share {loop.crowded_share} needs synth: data, but data is {merged.data}: "
+            "remove crowded_share for a dataset folder"
+        )
+        raise TrainingError(msg)
     return TrainConfig(
         data=merged.data,
         output_dir=Path(merged.output_dir),

@@ -29,6 +29,8 @@ class LoopSettings:
         grad_clip: max gradient norm (0 disables clipping).
         patience: stop after this many quick evaluations in a row without a better
             held-out F1 (0: never stop early). The rfdetr engine counts epochs instead.
+        crowded_share: share of ``synth:`` draws that look for a frame whose ball is by a
+            player (``perception.dataset.synth_crop_stream``); 0 for a dataset folder.
     """
 
     steps: int = 2000
@@ -38,6 +40,7 @@ class LoopSettings:
     eval_crops: int = 96
     grad_clip: float = 0.1
     patience: int = 0
+    crowded_share: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,10 @@ def crop_streams(
         eval_samples = _balanced(held_out, cfg.loop.eval_crops)
         # a resumed run continues with fresh crops instead of replaying the first ones
         return synth_crop_stream(
-            train_seeds, recipe, cfg.seed * 1_000_003 + start_step
+            train_seeds,
+            recipe,
+            cfg.seed * 1_000_003 + start_step,
+            crowded_share=cfg.loop.crowded_share,
         ), eval_samples
     root = Path(cfg.data)
     train = read_coco_split(root, "train")

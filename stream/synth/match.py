@@ -178,6 +178,27 @@ class SynthMatch:
             return BallTruth(is_visible=False, radius_px=diameter / 2.0)
         return BallTruth(is_visible=True, x=float(x), y=float(world_y), radius_px=diameter / 2.0)
 
+    def ball_near_player(self, index: int, margin_px: float) -> bool:
+        """Whether frame ``index``'s ball is visible within ``margin_px`` of a player's box.
+
+        A player's box is its drawn extent (head to feet, shoulder to shoulder). Cheap: no
+        rendering. Training draws such frames more often (``crowded_share``): a ball at a
+        player's feet or over a shirt of its colour is where the synthetic model misses.
+        """
+        self._check_index(index)
+        track = self._ensure(index)
+        ball, players = track[index], self._players(index, track)
+        truth = self._truth(index, ball, players)
+        if not truth.is_visible:
+            return False
+        world_x, world_y = ball[_GX], truth.y
+        for player in players:
+            half_width = 0.2 * player.height + margin_px
+            top, bottom = player.foot_y - player.height - margin_px, player.foot_y + margin_px
+            if abs(world_x - player.foot_x) <= half_width and top <= world_y <= bottom:
+                return True
+        return False
+
     def _check_index(self, index: int) -> None:
         frames = self.params.frames
         if index < 0 or (frames is not None and index >= frames):

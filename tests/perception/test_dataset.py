@@ -31,10 +31,12 @@ from perception.dataset import (
     positive_crop,
     read_coco_split,
     samples_from_frames,
+    synth_crop_stream,
 )
 from perception.dataset_cli import run_dataset
 from perception.options import add_dataset_arguments
 from stream.frame import BallTruth
+from stream.synth import SynthMatch, SynthParams
 
 MARK = np.array([255, 0, 255], dtype=np.uint8)  # magenta: appears nowhere else
 
@@ -279,3 +281,26 @@ def test_real_clips_are_split_by_clip(real_data: Path, tmp_path: Path) -> None:
     assert any(s.balls for s in train)
     assert any(s.balls for s in valid)
     assert {s.image.shape for s in train + valid} == {(128, 128, 3)}
+
+
+def _crowded_positives(crowded_share: float, seed: int) -> tuple[float, list[tuple[str, int]]]:
+    """Share of 200 positive crops whose frame has the ball by a player, and their frames."""
+    matches = {s: SynthMatch(SynthParams(seed=s, pan=s % 2 == 1)) for s in (31, 32)}
+    stream = synth_crop_stream([31, 32], CropRecipe(), seed, 600, crowded_share=crowded_share)
+    frames: list[tuple[str, int]] = []
+    for sample in stream:
+        if sample.balls:
+            frames.append((sample.group, sample.frame_index))
+        if len(frames) == 200:
+            break
+    near = [matches[int(g.split("-")[1])].ball_near_player(i, 12.0) for g, i in frames]
+    return sum(near) / len(near), frames
+
+
+def test_crowded_draws_show_the_ball_by_a_player_and_stay_deterministic() -> None:
+    plain, _ = _crowded_positives(0.0, seed=3)
+    crowded, frames = _crowded_positives(1.0, seed=3)
+
+    assert plain < 0.3
+    assert crowded > 0.9
+    assert _crowded_positives(1.0, seed=3)[1] == frames

@@ -256,6 +256,17 @@ def test_a_misspelt_config_key_is_rejected(tmp_path: Path) -> None:
         config_from_args(parse(["--config", str(config)]))
 
 
+def test_crowded_draws_need_synthetic_data(tmp_path: Path) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("data: runs/real-data\noutput_dir: o\ncrowded_share: 0.5\n")
+
+    with pytest.raises(TrainingError, match=r"crowded_share 0\.5 needs synth: data"):
+        config_from_args(parse(["--config", str(config)]))
+    config.write_text("data: 'synth:?seed=5'\noutput_dir: o\ncrowded_share: 1.5\n")
+    with pytest.raises(TrainingError, match="crowded_share"):
+        config_from_args(parse(["--config", str(config)]))
+
+
 def test_training_needs_data_and_an_output_folder() -> None:
     with pytest.raises(TrainingError, match="needs --data and --out"):
         config_from_args(parse(["--lr", "0.001"]))

@@ -259,3 +259,23 @@ def test_realtime_source_paces_itself_and_stops_early() -> None:
 
     assert elapsed >= 5 / 50.0 - 0.005
     assert stopped_read is None
+
+
+def test_a_ball_about_to_pass_behind_a_player_is_by_a_player(match: SynthMatch) -> None:
+    truths = [match.truth(index) for index in range(1800)]
+    # the visible frame just before the ball goes behind a player, or just after it comes out:
+    # 100 px inside the picture, the ball cannot have left it in one frame
+    beside_occlusion = [
+        index
+        for index in range(1, len(truths) - 1)
+        if truths[index].is_visible
+        and 100 < truths[index].x < 1180
+        and 100 < truths[index].y < 620
+        and not all(truths[n].is_visible for n in (index - 1, index + 1))
+    ]
+    near = [index for index, truth in enumerate(truths) if match.ball_near_player(index, 12.0)]
+
+    assert beside_occlusion
+    assert all(match.ball_near_player(index, 12.0) for index in beside_occlusion)
+    assert all(truths[index].is_visible for index in near)  # a hidden ball is never "by" one
+    assert 0.02 < len(near) / sum(truth.is_visible for truth in truths) < 0.4
