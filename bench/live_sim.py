@@ -249,30 +249,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--held-out-from", type=int, default=220)
     parser.add_argument("--frame-ms", type=float, default=FRAME_MS)
     parser.add_argument("--crop-ms", type=float, default=CROP_MS)
+    parser.add_argument(
+        "--int8-artifact",
+        nargs="+",
+        type=Path,
+        help="INT8 QAT twins to compare, each over every arm (default: the shipped one)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.clip.startswith("synth:") and not Path(args.clip).is_file():
         print(f"skipped: {args.clip} is absent (the real footage lives in ../shared/data/real)")
         return 0
     frames, truths, kind = clip_and_truths(args.clip)
-    weights = choose_weights(None, kind).path
-    artifact = auto_int8_artifact(None, weights, is_live=True)
-    if artifact is None:
-        print(f"no INT8 QAT twin beside {weights}: make one with `ballwatch qat`")
-        return 1
+    artifacts = args.int8_artifact
+    if not artifacts:
+        weights = choose_weights(None, kind).path
+        shipped = auto_int8_artifact(None, weights, is_live=True)
+        if shipped is None:
+            print(f"no INT8 QAT twin beside {weights}: make one with `ballwatch qat`")
+            return 1
+        artifacts = [shipped]
     cost = CostModel(args.frame_ms, args.crop_ms)
     held_out_from = args.held_out_from if kind == "file" else 0
     clip = Clip(frames, truths, held_out_from, kind)
     print(
-        f"{args.clip}: {len(frames)} frames; INT8 twin {artifact.name}; cost {cost.frame_ms} ms "
-        f"a frame + {cost.crop_ms} ms a 128 px crop; held out from frame {held_out_from}"
+        f"{args.clip}: {len(frames)} frames; INT8 twin {', '.join(str(a) for a in artifacts)}; "
+        f"cost {cost.frame_ms} ms a frame + {cost.crop_ms} ms a 128 px crop; held out from "
+        f"frame {held_out_from}"
     )
     arms = []
-    for name in args.arms:
-        config = arm_config(args.preset, name, args.clip)
-        detector = Int8Detector.load(artifact, threshold=config.detector.threshold)
-        arms.append(simulate(name, config, detector, clip, cost))
-        print(format_rows(arms[-1:]).splitlines()[-1], flush=True)
+    for artifact in artifacts:
+        for name in args.arms:
+            config = arm_config(args.preset, name, args.clip)
+            detector = Int8Detector.load(artifact, threshold=config.detector.threshold)
+            label = name if len(artifacts) == 1 else f"{artifact.parent.name}/{name}"
+            arms.append(simulate(label, config, detector, clip, cost))
+            print(format_rows(arms[-1:]).splitlines()[-1], flush=True)
     print()
     print(format_rows(arms))
     return 0
