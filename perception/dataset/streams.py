@@ -9,6 +9,7 @@ import numpy as np
 
 from perception.dataset.crops import negative_crop, positive_crop
 from perception.dataset.values import CropRecipe, CropSample, DatasetError, LabelledFrame
+from stream.frame import BallTruth
 from stream.synth import SynthMatch, SynthParams
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,10 @@ def synth_crop_stream(
     Each crop comes from a random frame of a random match in ``seeds`` (odd seeds pan the
     camera): a positive where the ball is visible, else (and in the recipe's share of
     draws) a negative. A ``crowded_share`` of draws looks for a frame whose ball is by a
-    player (:meth:`SynthMatch.ball_near_player`): only a few percent of random frames show
-    one, and there the model misses. Deterministic for a given ``seed``.
+    player (:meth:`SynthMatch.ball_near_player`): only a tenth of random frames show one,
+    and there the model misses; half of those draws cut the crop round a player's head
+    instead, the blob a model taught on balls by players takes for one. Deterministic for a
+    given ``seed``.
     """
     rng = np.random.default_rng(seed)
     matches: dict[int, SynthMatch] = {}
@@ -43,11 +46,19 @@ def synth_crop_stream(
             match = SynthMatch(SynthParams(seed=match_seed, pan=match_seed % 2 == 1))
             matches[match_seed] = match
         index = int(rng.integers(frames_per_match))
-        if crowded_share > 0.0 and rng.random() < crowded_share:
+        crowded = crowded_share > 0.0 and rng.random() < crowded_share
+        if crowded:
             index = _crowded_index(match, index, frames_per_match, rng)
         image, truth = match.frame(index)
         group = f"synth-{match_seed}"
         frame = LabelledFrame(image, (truth,) if truth.is_visible else (), group, index)
+        heads = match.player_heads(index) if crowded and rng.random() < 0.5 else []
+        if heads:
+            # half the crowded draws teach what a ball by a player is not: a player's head
+            # (the crop labels the ball too where it falls inside)
+            hx, hy = heads[int(rng.integers(len(heads)))]
+            yield positive_crop(frame, BallTruth(is_visible=True, x=hx, y=hy), recipe, rng)
+            continue
         if truth.is_visible and rng.random() >= negative_share:
             yield positive_crop(frame, truth, recipe, rng)
             continue

@@ -199,6 +199,22 @@ class SynthMatch:
                 return True
         return False
 
+    def player_heads(self, index: int) -> list[tuple[float, float]]:
+        """Frame ``index``'s players' head centres inside the picture (image pixels).
+
+        A distant player's head is a round blob of a ball's size: the negatives a model
+        taught on balls by players needs most (``crowded_share``).
+        """
+        self._check_index(index)
+        track = self._ensure(index)
+        camera_x = self._camera_x(index)
+        heads = []
+        for player in self._players(index, track):
+            x, y = player.foot_x - camera_x, player.foot_y - 0.9 * player.height
+            if 0.0 <= x < self.params.width and 0.0 <= y < self.params.height:
+                heads.append((x, y))
+        return heads
+
     def _check_index(self, index: int) -> None:
         frames = self.params.frames
         if index < 0 or (frames is not None and index >= frames):

@@ -279,3 +279,17 @@ def test_a_ball_about_to_pass_behind_a_player_is_by_a_player(match: SynthMatch) 
     assert all(match.ball_near_player(index, 12.0) for index in beside_occlusion)
     assert all(truths[index].is_visible for index in near)  # a hidden ball is never "by" one
     assert 0.02 < len(near) / sum(truth.is_visible for truth in truths) < 0.4
+
+
+def test_player_heads_are_where_the_heads_are_drawn(match: SynthMatch) -> None:
+    skin = np.array([120, 150, 200])
+    drawn, heads = 0, 0
+    for index in range(0, 300, 30):
+        image, _ = match.frame(index)
+        for x, y in match.player_heads(index):
+            heads += 1
+            around = image[round(y) - 1 : round(y) + 2, round(x) - 1 : round(x) + 2].reshape(-1, 3)
+            drawn += bool((np.abs(around.astype(int) - skin).max(axis=1) < 30).any())
+
+    assert heads >= 30
+    assert drawn >= 0.8 * heads  # the rest stand behind a nearer player
