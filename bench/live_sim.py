@@ -46,7 +46,7 @@ from perception.labels import read_labels
 from perception.result import PerceptionStep
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
-from perception.tracker import BallTracker, TrackerPrediction, TrackPoint
+from perception.tracker import TrackerPrediction, TrackPoint
 from perception.weights import choose_weights
 from stream.app import auto_int8_artifact, build_rest_look
 from stream.frame import BallTruth, Frame
@@ -159,7 +159,7 @@ def simulate(
     # on only where the arm turns it on (for_live turns it off otherwise); its colour
     # model's crops join the frame's cost like the search's
     rest_look = build_rest_look(config, detector, clip.kind)
-    run = SearchAndTrack(search, BallTracker(config.tracker), detector, rest_look)
+    run = SearchAndTrack.build(detector, search, config.tracker, rest_look)
     queue = VirtualQueue([frame.pts_s for frame in frames], config.stream.frame_queue_size)
     collector = TrackCollector()
     latencies: list[float] = []

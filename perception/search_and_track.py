@@ -9,9 +9,10 @@ from configs.app_config import TrackerConfig
 from perception.at_rest import RestBall, RestLook
 from perception.change import CandidateChange
 from perception.detector import Detector
+from perception.frame_input import frame_input_of
 from perception.result import BallState, FrameResult, PerceptionStep, TrackStatus
 from perception.search import BallSearch
-from perception.tracker import BallTracker, LaggedTracker
+from perception.tracker import BallTracker, LaggedTracker, seeding_for
 from stream.frame import Frame
 
 # what waits in the lagged tracker until its frame's ball is settled
@@ -58,8 +59,9 @@ class SearchAndTrack:
         tracker_cfg: TrackerConfig,
         rest_look: RestLook | None = None,
     ) -> SearchAndTrack:
-        """Wire a search and a fresh tracker around ``detector``."""
-        return cls(search, BallTracker(tracker_cfg), detector, rest_look)
+        """Wire a search and a fresh tracker, set for what ``detector`` sees, around it."""
+        tracker = BallTracker(seeding_for(tracker_cfg, frame_input_of(detector)))
+        return cls(search, tracker, detector, rest_look)
 
     @property
     def precision(self) -> str:

@@ -64,6 +64,7 @@ from perception.tracker.cadence import FrameCadence
 from perception.tracker.lagged import LaggedTracker
 from perception.tracker.motion_fit import MotionErrors, MotionFit, fit_line, fit_motion
 from perception.tracker.online import BallTracker
+from perception.tracker.seeds import seeding_for
 from perception.tracker.values import TrackerPrediction, TrackerStep, TrackPoint
 
 __all__ = [
@@ -77,4 +78,5 @@ __all__ = [
     "TrackerStep",
     "fit_line",
     "fit_motion",
+    "seeding_for",
 ]

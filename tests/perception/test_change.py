@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
 from configs.app_config import SearchConfig, TrackerConfig
 from perception.change import CandidateChange
 from perception.detections import Detections
 from perception.detector import Precision
+from perception.options import FrameInput
 from perception.result import BallState, TrackStatus
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
@@ -186,3 +188,40 @@ def test_a_logo_the_detector_is_sure_of_shows_no_longer_than_the_clutter_frames(
     assert _seen_runs(states)  # it is taken for a ball at rest at first...
     assert max(_seen_runs(states)) <= config.clutter_frames  # ...then for clutter
     assert all(state.status is TrackStatus.LOST for state in states[config.clutter_frames + 1 :])
+
+
+class _StackSeeingLogoDetector(_LogoFirstDetector):
+    """The same finds, from a model that sees three grey frames (motion input)."""
+
+    frame_input = FrameInput.GREY_STACK
+
+
+def _logo_only(index: int) -> NDArray[np.uint8]:
+    """The court with its sensor noise and the logo, no ball: nothing moves."""
+    image = picture(index)
+    x, y = ball(index)
+    image[y - 3 : y + 3, x - 3 : x + 3] = image[y - 12 : y - 6, x - 3 : x + 3]
+    return image
+
+
+@pytest.mark.parametrize(
+    ("detector", "tracker", "logo_shown"),
+    [
+        (_LogoFirstDetector(), TrackerConfig(lag_frames=0), True),  # a colour model: a ball at rest
+        (_StackSeeingLogoDetector(), TrackerConfig(lag_frames=0), False),
+        # the user's own rest_confidence stands whatever the model sees
+        (_StackSeeingLogoDetector(), TrackerConfig(lag_frames=0, rest_confidence=0.7), True),
+    ],
+    ids=["colour", "motion", "motion-told"],
+)
+def test_a_motion_model_never_starts_a_track_on_a_still_thing_unless_told(
+    detector: _LogoFirstDetector, tracker: TrackerConfig, logo_shown: bool
+) -> None:
+    search = BallSearch(detector, SearchConfig(), clock=StepClock())
+    run = SearchAndTrack.build(detector, search, tracker)
+    frames = [Frame(index, _logo_only(index), index / FPS, 0) for index in range(10)]
+    results = [result for frame in frames for result in run.process(frame, 0)]
+
+    shown = [r.frame.index for r in results if r.ball.status is TrackStatus.SEEN]
+    assert bool(shown) is logo_shown
+    assert all(abs(r.ball.x - LOGO[0]) < 2 for r in results if r.ball.status is TrackStatus.SEEN)
