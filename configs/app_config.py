@@ -120,7 +120,9 @@ class TrackerConfig(_Section):
     )
     # 0.7: on synth seeds 31337/4711 (tuning; the synthetic model scores a ball at rest
     # 0.74-0.76) F1 0.807/0.892 -> 0.842/0.912; the real model scores nothing static that
-    # high (train_00001/00008 and the ATP static check unchanged); 0.8 found nothing more
+    # high (train_00001/00008 and the ATP static check unchanged); 0.8 found nothing more.
+    # A motion-input model (the real one) gets 1 unless set here: its INT8 twin does score
+    # still clutter that high (perception/tracker/seeds.py: seeding_for)
     rest_confidence: float = Field(
         0.7, ge=0, le=1, description="the same for a ball at rest (pixels unchanged); 1 = never"
     )
