@@ -40,15 +40,14 @@ from perception.at_rest import RestLook
 from perception.dataset import LabelledFrame, clip_images, frames_from_yolo
 from perception.detector import Detector, Precision
 from perception.evaluate import EvalReport, run_eval, split_at_rest
-from perception.frame_input import frame_input_of
 from perception.int8_detector import Int8Detector
 from perception.labels import read_labels
 from perception.precision import PrecisionPlan
 from perception.real_data import unstretched_frame
 from perception.rfdetr_detector import RfDetrDetector
 from perception.search import BallSearch
+from perception.search_and_track import tracker_for
 from perception.still import VIEWS, StillFinder
-from perception.tracker import BallTracker, seeding_for
 from stream.app import build_rest_look
 from stream.frame import BallTruth, Frame
 from stream.synth import SynthMatch, parse_synth_uri
@@ -80,11 +79,6 @@ STILLS = (
 
 # stills that are one clip's frames (named <clip>_<frame>), also scored as a clip
 SEQUENCES = (("volleyball", "clip_four", "volleyball_roboflow/*", (1280, 720), "clip_four", True),)
-
-
-def _tracker(detector: Detector, config: AppConfig) -> BallTracker:
-    """A fresh tracker set for what ``detector`` sees, as ``SearchAndTrack.build`` makes it."""
-    return BallTracker(seeding_for(config.tracker, frame_input_of(detector)))
 
 
 def detector_for(weights: Path, config: AppConfig, threads: int, device: str) -> RfDetrDetector:
@@ -122,7 +116,7 @@ def score_clip(
     truths = truths[start:stop]
     frames = list(clip_frames(video, start, stop))
     began = time.perf_counter()
-    search, tracker = BallSearch(detector, config.search), _tracker(detector, config)
+    search, tracker = BallSearch(detector, config.search), tracker_for(detector, config.tracker)
     report = run_eval(frames, search, tracker, truths, 4.0, rest_look)
     return report, len(frames) / (time.perf_counter() - began)
 
@@ -179,7 +173,7 @@ def score_sequence(
     ]
     truths = [still.balls[0] if still.balls else BallTruth(is_visible=False) for still in ordered]
     began = time.perf_counter()
-    search, tracker = BallSearch(detector, config.search), _tracker(detector, config)
+    search, tracker = BallSearch(detector, config.search), tracker_for(detector, config.tracker)
     report = run_eval(clip, search, tracker, truths, 4.0, rest_look)
     return report, len(clip) / (time.perf_counter() - began)
 
@@ -191,7 +185,7 @@ def static_lock(
     ``seen``, the frames given a ball at rest, and the frames."""
     video = root / "tennis_atp" / "video_input3.mp4"
     frames = list(clip_frames(video, 0, None))
-    search, tracker = BallSearch(detector, config.search), _tracker(detector, config)
+    search, tracker = BallSearch(detector, config.search), tracker_for(detector, config.tracker)
     report = run_eval(frames, search, tracker, rest_look=rest_look)
     rows = [(row.status.value, row.x, row.y) for row in report.rows]
     seen = sum(status == "seen" for status, _, _ in rows)
@@ -206,7 +200,9 @@ def score_synth(detector: Detector, config: AppConfig, seed: int) -> EvalReport:
     for index in range(150):
         image, truth = match.frame(index)
         frames.append(Frame(index, image, index / 30.0, 0, truth=truth))
-    return run_eval(frames, BallSearch(detector, config.search), _tracker(detector, config))
+    return run_eval(
+        frames, BallSearch(detector, config.search), tracker_for(detector, config.tracker)
+    )
 
 
 def row(*cells: object) -> str:

@@ -19,6 +19,11 @@ from stream.frame import Frame
 _Key = tuple[Frame, PerceptionStep, int, str]
 
 
+def tracker_for(detector: Detector, config: TrackerConfig) -> BallTracker:
+    """A fresh tracker set for what ``detector`` sees (:func:`perception.tracker.seeding_for`)."""
+    return BallTracker(seeding_for(config, frame_input_of(detector)))
+
+
 class SearchAndTrack:
     """Looks where the tracker expects the ball (or searches), then updates the tracker.
 
@@ -60,8 +65,7 @@ class SearchAndTrack:
         rest_look: RestLook | None = None,
     ) -> SearchAndTrack:
         """Wire a search and a fresh tracker, set for what ``detector`` sees, around it."""
-        tracker = BallTracker(seeding_for(tracker_cfg, frame_input_of(detector)))
-        return cls(search, tracker, detector, rest_look)
+        return cls(search, tracker_for(detector, tracker_cfg), detector, rest_look)
 
     @property
     def precision(self) -> str:

@@ -191,13 +191,7 @@ class SynthMatch:
         truth = self._truth(index, ball, players)
         if not truth.is_visible:
             return False
-        world_x, world_y = ball[_GX], truth.y
-        for player in players:
-            half_width = 0.2 * player.height + margin_px
-            top, bottom = player.foot_y - player.height - margin_px, player.foot_y + margin_px
-            if abs(world_x - player.foot_x) <= half_width and top <= world_y <= bottom:
-                return True
-        return False
+        return any(player.is_near(ball[_GX], truth.y, margin_px) for player in players)
 
     def player_heads(self, index: int) -> list[tuple[float, float]]:
         """Frame ``index``'s players' head centres inside the picture (image pixels).
@@ -210,7 +204,7 @@ class SynthMatch:
         camera_x = self._camera_x(index)
         heads = []
         for player in self._players(index, track):
-            x, y = player.foot_x - camera_x, player.foot_y - 0.9 * player.height
+            x, y = player.foot_x - camera_x, player.head_y
             if 0.0 <= x < self.params.width and 0.0 <= y < self.params.height:
                 heads.append((x, y))
         return heads

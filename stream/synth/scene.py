@@ -29,15 +29,29 @@ class Player:
     shirt: tuple[int, int, int]
     shorts: tuple[int, int, int]
 
+    @property
+    def head_y(self) -> float:
+        """The head's centre height (world pixels; it is above ``foot_x``)."""
+        return self.foot_y - 0.9 * self.height
+
     def covers(self, x: float, y: float) -> bool:
         """Whether the point (world pixels) lies on this player's silhouette."""
         h = self.height
         body = ((x - self.foot_x) / (0.17 * h)) ** 2 + (
             (y - (self.foot_y - 0.58 * h)) / (0.25 * h)
         ) ** 2
-        head = math.hypot(x - self.foot_x, y - (self.foot_y - 0.9 * h)) <= 0.085 * h
+        head = math.hypot(x - self.foot_x, y - self.head_y) <= 0.085 * h
         legs = abs(x - self.foot_x) <= 0.14 * h and self.foot_y - 0.36 * h <= y <= self.foot_y
         return body <= 1.0 or head or legs
+
+    def is_near(self, x: float, y: float, margin_px: float) -> bool:
+        """Whether the point (world pixels) is within ``margin_px`` of this player's box.
+
+        The box is the drawn extent: head to feet, shoulder to shoulder.
+        """
+        half_width = 0.2 * self.height + margin_px
+        top, bottom = self.foot_y - self.height - margin_px, self.foot_y + margin_px
+        return abs(x - self.foot_x) <= half_width and top <= y <= bottom
 
 
 def team_colours(
@@ -143,5 +157,5 @@ def draw_player(image: Image, player: Player, camera_x: int) -> None:
     for (centre, axes), colour in ((shorts_box, player.shorts), (shirt_box, player.shirt)):
         cv2.ellipse(image, centre, axes, 0, 0, 360, colour, -1, cv2.LINE_AA)
     cv2.circle(
-        image, (round(x), round(y - 0.9 * h)), round(0.085 * h), (120, 150, 200), -1, cv2.LINE_AA
+        image, (round(x), round(player.head_y)), round(0.085 * h), (120, 150, 200), -1, cv2.LINE_AA
     )
