@@ -94,6 +94,15 @@ class SearchConfig(_Section):
         le=30,
         description="tracking: detector on every n-th frame, the motion gate's blobs between",
     )
+    # 4: synth replays (FP32, 150 frames, nine seeds) mean F1 0.880 -> 0.894, seed 246802
+    # 0.721 -> 0.865 (a head held the track 19 frames); live gets 0 (LIVE_DEFAULTS)
+    slow_track_windows: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="tracking a ball slower than tracker.still_ball_px: crops a frame "
+        "elsewhere (the gate's blobs, else rotating tiles; 0 = none)",
+    )
     motion: MotionConfig = MotionConfig()
 
 
@@ -152,6 +161,11 @@ class TrackerConfig(_Section):
         ge=0,
         le=1,
         description="a streak's lone box: error per px/frame above streak_speed_px",
+    )
+    # a motion-input model (the real one) gets False unless set here: it scores a slow
+    # ball low (perception/tracker/seeds.py: seeding_for)
+    slow_challenge: bool = Field(
+        True, description="a moving ball that outscores a slow track takes it over"
     )
     detect_repeats: bool = Field(True, description="find 25/24 fps footage sent at 30 fps")
     lag_frames: int = Field(2, ge=0, le=30, description="report frames this late (0 = at once)")
@@ -248,8 +262,12 @@ LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     # a second waiting frame only adds its wait (30 ms p50) to every frame's latency
     "stream": {"frame_queue_size": 1},
     # the motion gate's blobs stand in for the detector on every other tracked frame; after
-    # dropped frames the widened track window is covered two tiles a frame, not four
-    "search": {"detect_every": 2, "max_track_tiles": 2},
+    # dropped frames the widened track window is covered two tiles a frame, not four; a slow
+    # track gets no crops elsewhere: bench.live_sim, synth seeds 515151/626262/737373/
+    # 242424/929292/246802, 300 frames, the ball within 4 px on processed visible frames,
+    # mean of six: 0 crops 0.860 (processed 277-294 of 300), 1 0.861 (273-291), 2 0.857
+    # (254-290), 4 0.840 (232-277); the take-over alone (0 crops) 0.853 -> 0.860
+    "search": {"detect_every": 2, "max_track_tiles": 2, "slow_track_windows": 0},
     # two gate crops, one batched call; no sweep tile: a ball at rest is not reported
     # until it moves (then the gate finds it) or a crop found it once (the next frames
     # look there again: perception/search.py, BallSearch.second_look)

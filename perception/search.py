@@ -251,6 +251,10 @@ class BallSearch:
             if blobs is not None:
                 return blobs
             windows = self._track_windows(prediction, frame.width, frame.height)
+            if prediction.may_give_way and self._config.slow_track_windows > 0:
+                look = self.second_look(seeds, frame.width, frame.height)
+                count = self._config.slow_track_windows - len(look)
+                windows += look + self._elsewhere(motion, tiles, windows + look, count)
             mode = SearchMode.TRACK
         elif motion is not None and motion.is_usable:
             self._wide_round = 0
@@ -350,6 +354,34 @@ class BallSearch:
         self._wide_round += 1
         return [ordered[(start + offset) % len(ordered)] for offset in range(count)]
 
+    def _elsewhere(
+        self, motion: MotionResult | None, tiles: list[Window], taken: list[Window], count: int
+    ) -> list[Window]:
+        """Windows away from a slow track: where a ball it may hide would be found.
+
+        A track that hardly moves may follow a head or a shoe (the tracker lets a moving
+        ball found elsewhere take it over: ``BallTracker._challenge``); without these
+        windows the detector would look nowhere else while it lasts. A second look at a
+        ball seen once out there (:meth:`second_look`) takes one of the
+        ``slow_track_windows``; the other ``count`` are, with the motion gate, crops round
+        its strongest blobs outside ``taken``, without it (a replay) the next tiles of the
+        rotating schedule, so the frame is covered every ``tiles / slow_track_windows``
+        slow frames.
+        """
+        if count <= 0:
+            return []
+        if motion is None or not motion.is_usable:
+            return self._rotate(tiles, min(count, len(tiles)))
+        size = self._detector.resolution
+        margin = self._config.track_margin_px
+        windows: list[Window] = []
+        for blob in motion.blobs:
+            if len(windows) == count:
+                break
+            if not any(_holds(w, blob, margin) for w in [*taken, *windows]):
+                windows.append(crop_window(blob.x, blob.y, size, *self._grid_size))
+        return windows
+
     def second_look(self, seeds: Sequence[TrackPoint], width: int, height: int) -> list[Window]:
         """A crop on the surest lone detection the tracker waits to see again, if any.
 
@@ -387,10 +419,7 @@ class BallSearch:
         windows: list[Window] = []
         budget = max(self._config.motion.max_candidates - len(taken), 0)
         for blob in motion.blobs[:budget]:
-            if any(
-                w.x0 + margin <= blob.x < w.x1 - margin and w.y0 + margin <= blob.y < w.y1 - margin
-                for w in [*taken, *windows]
-            ):
+            if any(_holds(w, blob, margin) for w in [*taken, *windows]):
                 continue
             # centred, not on a patch centre as the track crop's ball: the detector sees
             # better there, clutter as well, and acquiring is where clutter costs (see
@@ -436,6 +465,14 @@ class BallSearch:
         merged = merge_duplicates(Detections.concat(parts), self._config.merge_distance_px)
         pixels = sum(size * size for size in sizes)
         return PerceptionStep(merged, mode, pixels, start, end, len(windows), candidates)
+
+
+def _holds(window: Window, blob: MotionBlob, margin: int) -> bool:
+    """Whether ``blob`` lies inside ``window``, ``margin`` px from its edges."""
+    return (
+        window.x0 + margin <= blob.x < window.x1 - margin
+        and window.y0 + margin <= blob.y < window.y1 - margin
+    )
 
 
 def _is_ghost(blob: MotionBlob, prediction: TrackerPrediction) -> bool:

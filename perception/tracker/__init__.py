@@ -38,6 +38,10 @@ Design, for a ball that moves more than its own size per frame and reverses at e
   track followed clutter, and it ends at once. Spots where detections keep landing
   (``clutter_frames`` within ``clutter_radius_px``) are removed too, which ends a slow
   track that stopped on a logo (:mod:`perception.clutter`).
+- **Slow tracks give way**: a track slower than ``still_ball_px`` a frame may follow a
+  distant player's head or a shoe. While it lasts the search also looks elsewhere
+  (``search.slow_track_windows``), and a moving ball confirmed outside the gate, scored
+  above the track's mean score, takes the track over (``slow_challenge``).
 - **Repeated frames** (:class:`FrameCadence`): 25 or 24 fps footage sent at 30 fps
   repeats a picture every 6 or 5 frames; the ball then stops dead on one phase. Once
   the motion shows that pattern, fits run on the picture clock.

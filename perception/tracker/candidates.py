@@ -80,8 +80,12 @@ def in_gate(
     """Each candidate's distance from ``fit``, and whether it lies inside the gate."""
     centers = candidates.centers
     distances = np.hypot(centers[:, 0] - fit.x, centers[:, 1] - fit.y)
-    gate = max(config.gate_sigma * spread, config.min_gate_px)
-    return distances, distances <= gate
+    return distances, distances <= gate_radius(spread, config)
+
+
+def gate_radius(spread: float, config: TrackerConfig) -> float:
+    """The gate's radius in px for a prediction of ``spread`` px."""
+    return max(config.gate_sigma * spread, config.min_gate_px)
 
 
 def is_slow(fit: MotionFit, config: TrackerConfig) -> bool:

@@ -31,6 +31,8 @@ from perception.tracker.candidates import (
     Choice,
     ChoiceKind,
     best_in_gate,
+    gate_radius,
+    is_slow,
     is_static_in_gate,
     streak_centre,
 )
@@ -188,10 +190,22 @@ class BallTracker:
         return fit, fit.sigma
 
     def seeds(self, t_s: float) -> tuple[TrackPoint, ...]:
-        """Lone detections that a detection near them at ``t_s`` would turn into a track."""
-        if self._segment:
+        """Lone detections that a detection near them at ``t_s`` would turn into a track.
+
+        With a track: only those that could take a slow track over (:meth:`_challenge`).
+        """
+        waiting = self._seeds.waiting(t_s, self._seed_horizon_s())
+        if not self._segment:
+            return waiting
+        bar = self._challenge_bar(t_s)
+        if bar is None:
             return ()
-        return self._seeds.waiting(t_s, self._seed_horizon_s())
+        x, y, gate, held = bar
+        return tuple(
+            seed
+            for seed in waiting
+            if seed.confidence > held and math.hypot(seed.x - x, seed.y - y) > gate
+        )
 
     def predict(self, t_s: float) -> TrackerPrediction | None:
         """Where the ball should be at ``t_s``; None without a track.
@@ -204,7 +218,10 @@ class BallTracker:
         fit, sigma = self._predict_fit(t_s)
         speed = math.hypot(fit.vx, fit.vy) / self.frame_interval_s
         last = self._segment[-1]
-        return TrackerPrediction(fit.x, fit.y, sigma, speed, self._misses, (last.x, last.y))
+        may_give_way = self._challenge_bar(t_s) is not None
+        return TrackerPrediction(
+            fit.x, fit.y, sigma, speed, self._misses, (last.x, last.y), may_give_way
+        )
 
     def update(
         self,
@@ -247,7 +264,7 @@ class BallTracker:
             detections.centers[keep], detections.confidence[keep], t_s, frame_size, moving[keep]
         )
         if self._segment:
-            step = self._update_track(candidates)
+            step = self._challenge(candidates) or self._update_track(candidates)
             if step is not None:
                 return step
         return self._acquire(candidates)
@@ -405,6 +422,62 @@ class BallTracker:
         """Keep unexplained candidates a few frames: a second one nearby starts a track."""
         self._seeds.remember(candidates, self._seed_horizon_s(), skip)
 
+    def _challenge_bar(self, t_s: float) -> tuple[float, float, float, float] | None:
+        """``(x, y, gate radius, mean score)`` of a track that may be taken over, or None.
+
+        A track slower than ``still_ball_px`` a frame may follow a distant player's head or
+        a shoe, which the detector scores like a ball and which never leave. A moving ball
+        found outside its gate, scored above the track's mean score over its segment,
+        takes it over (:meth:`_challenge`); the search looks elsewhere meanwhile
+        (:meth:`perception.search.BallSearch.step`) and looks again where such a ball was
+        seen once (:meth:`seeds`).
+        """
+        if not self._config.slow_challenge or not self._segment:
+            return None
+        fit, sigma = self._predict_fit(t_s)
+        if not is_slow(fit, self._config):
+            return None
+        spread = math.hypot(sigma, self._config.measurement_sigma_px)
+        held = float(np.mean([point.confidence for point in self._segment]))
+        return fit.x, fit.y, gate_radius(spread, self._config), held
+
+    def _challenge(self, candidates: Candidates) -> TrackerStep | None:
+        """A moving ball confirmed away from a slow track, surer than it, takes it over.
+
+        The one place deciding that a track gives way (see :meth:`_challenge_bar`): a pair
+        of moving detections outside the gate, confirmed as a seed confirms a track, whose
+        weaker score beats the track's mean score. A ball rolling to a stop that the
+        detector is sure of is not taken over by a head it is less sure of. Synth seed
+        246802 (FP32 replay): a head at (1100, 205) scored 0.52-0.65 held the track for 19
+        frames while the ball, 470 px away, scored 0.68-0.90.
+        """
+        bar = self._challenge_bar(candidates.t_s)
+        if bar is None:
+            return None
+        x, y, gate, held = bar
+        distances = np.hypot(candidates.centers[:, 0] - x, candidates.centers[:, 1] - y)
+        away = candidates.moving & (distances > gate)
+        if not away.any():
+            return None
+        found = self._seeds.confirmed(
+            replace(
+                candidates,
+                centers=candidates.centers[away],
+                scores=candidates.scores[away],
+                moving=candidates.moving[away],
+            ),
+            away_from=(x, y, gate),
+        )
+        if found is None:
+            return None
+        index, seed = found
+        score = float(candidates.scores[away][index])
+        if min(score, seed.confidence) <= held:
+            return None
+        logger.debug("a moving ball (%.2f) took over a slow track (%.2f)", score, held)
+        self._end_track()
+        return self._start(candidates, int(np.flatnonzero(away)[index]), seed)
+
     def _acquire(self, candidates: Candidates) -> TrackerStep:
         """Start a track from a candidate confirmed by an earlier seed within reach."""
         confirmed = self._seeds.confirmed(candidates)
@@ -412,6 +485,10 @@ class BallTracker:
             self._remember_seeds(candidates)
             return TrackerStep(BallState.lost(), None, -1)
         index, seed = confirmed
+        return self._start(candidates, index, seed)
+
+    def _start(self, candidates: Candidates, index: int, seed: TrackPoint) -> TrackerStep:
+        """A new track from candidate ``index``, confirmed by ``seed``."""
         score = float(candidates.scores[index])
         center = candidates.centers[index]
         first = TrackPoint(candidates.t_s, float(center[0]), float(center[1]), score)

@@ -21,19 +21,30 @@ def seeding_for(config: TrackerConfig, frame_input: FrameInput) -> TrackerConfig
     """The tracker settings for a detector that sees ``frame_input``: the one place deciding.
 
     A model that sees motion (a grey stack of three frames) was trained to take anything
-    still for clutter, so a still candidate it scores high is clutter it failed on, and a
-    ball at rest is the rest look's job (:mod:`perception.at_rest`), not the tracker's. So
-    with such a model a still candidate never starts a track (``rest_confidence`` 1) unless
-    the config set ``rest_confidence`` itself; a colour model keeps it (a ball waiting for
-    the kick-off). Measured 2026-12-07 on the badminton rallies with the bundled real model:
-    FP32 replay unchanged (train_00001 held out 0.761, train_00008 0.475); its INT8 twin in
-    replay 0.377 -> 0.585 held out (before, a still spot at x 43 y 308 was reported for the
-    first 15 frames); live on the virtual clock (``bench.live_sim``) held out 0.603 = ,
-    frames 0-219 0.371 -> 0.468, train_00008 0.537 -> 0.545.
+    still for clutter, so:
+
+    - a still candidate it scores high is clutter it failed on, and a ball at rest is the
+      rest look's job (:mod:`perception.at_rest`), not the tracker's: a still candidate
+      never starts a track (``rest_confidence`` 1). Measured 2026-12-07 on the badminton
+      rallies with the bundled real model: FP32 replay unchanged (train_00001 held out
+      0.761, train_00008 0.475); its INT8 twin in replay 0.377 -> 0.585 held out (before,
+      a still spot at x 43 y 308 was reported for the first 15 frames); live on the
+      virtual clock (``bench.live_sim``) held out 0.603 = , frames 0-219 0.371 -> 0.468,
+      train_00008 0.537 -> 0.545.
+    - a slow ball is one it scores low (its motion is what it sees), so a slow track
+      scoring below a moving racket is no sign of a head: a slow track never gives way
+      (``slow_challenge`` off). FP32 replay with it on: train_00008 0.475 -> 0.379 (the
+      shuttle near its apex, 1-4 px a frame, taken over by a racket), train_00001 whole
+      clip 0.621 -> 0.648, held out 0.761 = .
+
+    A colour model keeps both (a ball waiting for the kick-off; a head scored like a
+    ball). Either setting stays as the config gave it when it was set there.
     """
-    if frame_input is not FrameInput.GREY_STACK or "rest_confidence" in config.model_fields_set:
+    if frame_input is not FrameInput.GREY_STACK:
         return config
-    return config.model_copy(update={"rest_confidence": 1.0})
+    told = config.model_fields_set
+    motion_model = {"rest_confidence": 1.0, "slow_challenge": False}
+    return config.model_copy(update={k: v for k, v in motion_model.items() if k not in told})
 
 
 class SeedPool:
@@ -87,7 +98,9 @@ class SeedPool:
             return score >= self._config.acquire_confidence
         return score >= self._config.rest_confidence
 
-    def confirmed(self, candidates: Candidates) -> tuple[int, TrackPoint] | None:
+    def confirmed(
+        self, candidates: Candidates, away_from: tuple[float, float, float] | None = None
+    ) -> tuple[int, TrackPoint] | None:
         """The candidate an earlier seed within reach confirms, with that seed.
 
         A moving pair beats a static one (a ball in flight before a logo the detector is
@@ -96,17 +109,26 @@ class SeedPool:
         confirmed. A candidate whose pixels did not change starts a track only above
         ``rest_confidence`` (see :meth:`may_seed`).
 
+        Args:
+            candidates: this frame's candidates.
+            away_from: ``(x, y, radius)``: seeds inside that circle (a track's gate) are
+                not used.
+
         Returns:
             ``(candidate index, seed)``, or None when no candidate is confirmed.
         """
         t_s = candidates.t_s
+        seeds = self._seeds
+        if away_from is not None:
+            x, y, radius = away_from
+            seeds = [seed for seed in seeds if math.hypot(seed.x - x, seed.y - y) > radius]
         best: tuple[tuple[bool, float, float], int, TrackPoint] | None = None
         for index, center in enumerate(candidates.centers):
             score = float(candidates.scores[index])
             moving = bool(candidates.moving[index])
             if not self.may_seed(score, moving):
                 continue  # weak candidates (and static ones below rest_confidence)
-            for seed in self._seeds:
+            for seed in seeds:
                 distance = math.hypot(center[0] - seed.x, center[1] - seed.y)
                 reach = min(
                     self._config.max_speed_px_s * (t_s - seed.t_s), self._config.max_jump_px

@@ -22,6 +22,9 @@ class TrackerPrediction:
         speed_px_s: the ball's estimated speed in pixels per second.
         misses: frames since the last accepted detection (0 = seen on the last frame).
         last: ``(x, y)`` of the last accepted detection, None when not given.
+        may_give_way: the tracked thing moves less than ``tracker.still_ball_px`` a frame
+            and may be a head or a shoe: a moving ball found elsewhere would take the
+            track over (``tracker.slow_challenge``), so the search looks elsewhere too.
     """
 
     x: float
@@ -30,6 +33,7 @@ class TrackerPrediction:
     speed_px_s: float
     misses: int
     last: tuple[float, float] | None = None
+    may_give_way: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ def test_any_preset_run_live_gets_the_live_values(preset: str) -> None:
     assert config.stream.frame_queue_size == LIVE_DEFAULTS["stream"]["frame_queue_size"] == 1
     assert config.search.detect_every == 2
     assert config.search.max_track_tiles == 2
+    assert config.search.slow_track_windows == 0  # a replay's crops elsewhere cost live frames
     assert config.search.live_tiles_per_frame > 0
     motion = config.search.motion
     assert (motion.enabled, motion.max_candidates, motion.sweep_tiles_per_frame) == (True, 2, 0)

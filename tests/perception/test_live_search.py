@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import NDArray
 
 from bench.stillness import longest_still_run
 from configs.app_config import MotionConfig, SearchConfig, TrackerConfig
@@ -252,3 +255,50 @@ def test_a_ball_at_rest_found_once_by_the_search_is_looked_at_again_and_tracked(
         assert r.ball.status is TrackStatus.SEEN, r.frame.index
         assert np.hypot(r.ball.x - 60.0, r.ball.y - 60.0) < 1.0, (r.frame.index, r.ball)
     assert {r.step.mode for r in results[2:]} == {SearchMode.TRACK}
+
+
+class TwoLookDetector(WhiteBoxDetector):
+    """Boxes white blobs as a sure ball (0.85) and grey ones (200) as a head it half takes."""
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        self.calls.append([image.shape[0] for image in images])
+        results = []
+        for image in images:
+            boxes, scores = [], []
+            for value, score in ((255, 0.85), (200, 0.55)):
+                ys, xs = np.nonzero((image == value).all(axis=2))
+                if len(xs):
+                    boxes.append([xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0])
+                    scores.append(score)
+            results.append(Detections.from_lists(boxes, scores))
+        return results
+
+
+def head_and_ball_frame(index: int, ball_from: int) -> Frame:
+    """A head drifting 1 px a frame at the top; from ``ball_from`` a ball flies low."""
+    image = np.full((720, 1280, 3), 40, np.uint8)
+    image[203:209, 1097 - index : 1103 - index] = 200
+    if index >= ball_from:
+        x, y = 300 + 6 * index, 600 - 3 * index
+        image[y - 2 : y + 2, x - 2 : x + 2] = 255
+    return Frame(index, image, index / FPS, 0)
+
+
+def test_a_slow_track_on_a_head_gives_way_to_the_ball_found_elsewhere() -> None:
+    def run(slow_track_windows: int) -> list[tuple[float, float]]:
+        detector = TwoLookDetector(resolution=128)
+        config = SearchConfig(slow_track_windows=slow_track_windows)
+        search = BallSearch(detector, config, clock=StepClock())
+        perception = SearchAndTrack(search, BallTracker(TrackerConfig(lag_frames=0)), detector)
+        results = [r for i in range(100) for r in perception.process(head_and_ball_frame(i, 20), 0)]
+        assert results[19].ball.status is TrackStatus.SEEN  # the head: all there was
+        return [(r.ball.x, r.ball.y) for r in results]
+
+    tiles = len(BallSearch(WhiteBoxDetector(128), SearchConfig()).tiles(1280, 720))
+    found_by = 20 + 2 * -(-tiles // 4) + 1  # two sweeps of 4 tiles a frame, then confirmed
+    positions = run(slow_track_windows=4)
+    assert all(
+        np.hypot(x - (300 + 6 * i), y - (600 - 3 * i)) < 1.5
+        for i, (x, y) in enumerate(positions[found_by:], start=found_by)
+    )
+    assert all(abs(x - (1100 - i)) < 1.5 for i, (x, _) in enumerate(run(0)[20:], start=20))

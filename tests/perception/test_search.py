@@ -295,3 +295,35 @@ def test_a_second_look_goes_to_the_surest_seed_on_a_patch_centre_in_a_gate_crops
         search.step(frame, None)
     blobs = search.step(moving[2], None, seeds=[sure])
     assert blobs.windows == 2  # the look and one gate crop, not the look and two
+
+
+def test_a_slow_track_also_looks_elsewhere_a_fast_one_only_at_its_crop() -> None:
+    # a track that hardly moves may follow a head: the replay covers the frame in turns
+    detector = WhiteBoxDetector(resolution=128)
+    search = BallSearch(detector, SearchConfig(slow_track_windows=4))
+    tiles = len(search.tiles(1280, 720))
+    far_ball = frame_with_box((1200, 650, 1204, 654))
+    slow = TrackerPrediction(300, 200, 1.0, 15.0, misses=0, may_give_way=True)
+
+    steps = [search.step(far_ball, slow) for _ in range(-(-tiles // 4))]
+
+    assert all(step.mode is SearchMode.TRACK and step.windows == 5 for step in steps)
+    assert sum(len(step.detections) for step in steps) == 1  # every tile seen once
+    fast = TrackerPrediction(300, 200, 1.0, 300.0, misses=0)
+    assert search.step(far_ball, fast).windows == 1
+    assert (
+        BallSearch(detector, SearchConfig(slow_track_windows=0)).step(far_ball, slow).windows == 1
+    )
+
+
+def test_with_the_motion_gate_a_slow_track_looks_at_the_blobs_away_from_it() -> None:
+    detector = WhiteBoxDetector(resolution=128)
+    config = SearchConfig(slow_track_windows=4, motion=MotionConfig(enabled=True))
+    search = BallSearch(detector, config)
+    frames = [frame_with_box((900 + 8 * i, 500, 904 + 8 * i, 504), i) for i in range(3)]
+    slow = TrackerPrediction(300, 200, 1.0, 15.0, misses=0, may_give_way=True)
+
+    steps = [search.step(frame, slow) for frame in frames]
+
+    assert steps[-1].windows == 2  # the track crop and a crop on the one moving blob
+    assert steps[-1].detections.centers.tolist() == [[918.0, 502.0]]

@@ -12,8 +12,9 @@ from bench.tracker import main as bench_main
 from configs.app_config import TrackerConfig
 from perception.detections import Detections
 from perception.labels import read_labels
+from perception.options import FrameInput
 from perception.result import BallState, TrackStatus
-from perception.tracker import BallTracker, FrameCadence, LaggedTracker
+from perception.tracker import BallTracker, FrameCadence, LaggedTracker, seeding_for
 from stream.frame import BallTruth
 
 FPS = 30.0
@@ -413,3 +414,66 @@ def test_a_slow_ball_boxed_off_its_path_is_not_pulled_onto_a_line() -> None:
     frames, truths = _lone_end_frames(5.0)
     settled = run_lagged(frames, lag=2)
     assert all(abs(abs(settled[i].x - truths[i]) - 8.0) < 0.5 for i in range(2, len(frames) - 2))
+
+
+def _scored(*points: tuple[float, float, float]) -> Detections:
+    """Detections with 8 px boxes at ``(x, y, score)``."""
+    return Detections.from_lists(
+        [[x - 4, y - 4, x + 4, y + 4] for x, y, _ in points], [s for _, _, s in points]
+    )
+
+
+def _head(index: int) -> tuple[float, float]:
+    """A distant player's head: drifts 1 px a frame, slower than still_ball_px."""
+    return (1100.0 - index, 205.0)
+
+
+def _flight(index: int) -> tuple[float, float]:
+    return (300.0 + 6 * index, 500.0 - 4 * index)
+
+
+def test_a_moving_ball_that_outscores_a_slow_track_takes_it_over() -> None:
+    def run(**overrides: object) -> list[BallState]:
+        tracker = online(**overrides)
+        heads = [_scored((*_head(i), 0.55)) for i in range(20)]
+        both = [_scored((*_head(i), 0.55), (*_flight(i), 0.85)) for i in range(20, 30)]
+        return feed(tracker, heads + both)
+
+    states = run()
+    assert states[19].x == pytest.approx(_head(19)[0], abs=1.0)  # the head was all there was
+    for index in range(22, 30):  # the ball's second frame confirms it
+        assert states[index].status is TrackStatus.SEEN
+        assert (
+            np.hypot(states[index].x - _flight(index)[0], states[index].y - _flight(index)[1]) < 1
+        )
+    held = run(slow_challenge=False)
+    assert all(abs(state.x - _head(i)[0]) < 1 for i, state in enumerate(held) if i >= 20)
+
+
+def test_a_surer_slow_ball_and_a_fast_one_are_not_taken_over() -> None:
+    # a ball rolling to a stop the detector is sure of, and a less sure thing flying by
+    tracker = online()
+    rolling = [(640 + 1.0 * i, 432) for i in range(20)]
+    feed(tracker, [_scored((*rolling[i], 0.9)) for i in range(10)])
+    states = feed(
+        tracker, [_scored((*rolling[i], 0.9), (*_flight(i), 0.6)) for i in range(10, 20)], start=10
+    )
+    assert all(abs(s.x - rolling[i][0]) < 1 for i, s in enumerate(states, 10))
+
+    # a ball in flight (a track that moves is not challenged, whatever scores more)
+    tracker = online()
+    fast = [(200 + 12 * i, 300 + 3 * i) for i in range(20)]
+    feed(tracker, [_scored((*fast[i], 0.6)) for i in range(10)])
+    states = feed(
+        tracker, [_scored((*fast[i], 0.6), (*_head(i), 0.95)) for i in range(10, 20)], start=10
+    )
+    assert all(np.hypot(s.x - fast[i][0], s.y - fast[i][1]) < 1 for i, s in enumerate(states, 10))
+
+
+def test_a_motion_model_s_slow_track_never_gives_way_unless_told() -> None:
+    # a motion model scores a slow ball low: below a racket is no sign of a head
+    assert seeding_for(TrackerConfig(), FrameInput.RGB).slow_challenge is True
+    assert seeding_for(TrackerConfig(), FrameInput.GREY_STACK).slow_challenge is False
+    told = TrackerConfig(slow_challenge=True)
+    assert seeding_for(told, FrameInput.GREY_STACK).slow_challenge is True
+    assert seeding_for(told, FrameInput.GREY_STACK).rest_confidence == 1.0
