@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ import numpy as np
 from bench.live import processed_recall, scored
 from bench.real import clip_frames
 from configs.app_config import AppConfig, for_live, load_config, parse_override, preset_path
-from perception.evaluate import EvalReport, TrackCollector, evaluate_outputs
+from perception.evaluate import EvalReport, TrackCollector, evaluate_outputs, write_rows
 from perception.int8_detector import Int8Detector
 from perception.labels import read_labels
 from perception.result import PerceptionStep
@@ -255,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         help="INT8 QAT twins to compare, each over every arm (default: the shipped one)",
     )
+    parser.add_argument(
+        "--rows", type=Path, help="write each arm's per-frame results (CSV) to this folder"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.clip.startswith("synth:") and not Path(args.clip).is_file():
@@ -285,6 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             label = name if len(artifacts) == 1 else f"{artifact.parent.name}/{name}"
             arms.append(simulate(label, config, detector, clip, cost))
             print(format_rows(arms[-1:]).splitlines()[-1], flush=True)
+            if args.rows is not None:
+                args.rows.mkdir(parents=True, exist_ok=True)
+                file_name = re.sub(r"[^\w.-]+", "_", label)
+                write_rows(arms[-1].report, args.rows / f"{file_name}.csv")
     print()
     print(format_rows(arms))
     return 0

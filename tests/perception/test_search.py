@@ -327,3 +327,56 @@ def test_with_the_motion_gate_a_slow_track_looks_at_the_blobs_away_from_it() -> 
 
     assert steps[-1].windows == 2  # the track crop and a crop on the one moving blob
     assert steps[-1].detections.centers.tolist() == [[918.0, 502.0]]
+
+
+class _GreyBallDetector(WhiteBoxDetector):
+    """Finds only the mid-grey ball (120), not the white limbs; records nothing else."""
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        results = []
+        for image in images:
+            ys, xs = np.nonzero((image == 120).all(axis=2))
+            box = [[xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0]] if len(xs) else []
+            results.append(Detections.from_lists(box, [0.9] * len(box)))
+        return results
+
+
+def _limbs_and_ball(index: int) -> Frame:
+    """Two white limbs creeping 2 px a frame (strong blobs) and a faint ball at 8 px."""
+    image = np.full((720, 1280, 3), 40, np.uint8)
+    for x, y in ((300 + 2 * index, 300), (900 - 2 * index, 500)):
+        image[y : y + 6, x : x + 6] = 255
+    image[200:204, 600 + 8 * index : 604 + 8 * index] = 120
+    return Frame(index, image, index / 30, 0)
+
+
+@pytest.mark.parametrize(("revisit", "found"), [(4, True), (0, False)])
+def test_the_gate_crops_go_round_the_moving_things_not_always_to_the_strongest(
+    revisit: int, found: bool
+) -> None:
+    motion = MotionConfig(
+        enabled=True, max_candidates=2, sweep_tiles_per_frame=0, revisit_frames=revisit
+    )
+    search = BallSearch(_GreyBallDetector(resolution=128), SearchConfig(motion=motion))
+
+    steps = [search.step(_limbs_and_ball(index), None) for index in range(12)]
+
+    assert all(step.mode is SearchMode.MOTION for step in steps[2:])
+    assert any(len(step.detections) for step in steps[2:]) is found
+
+
+def test_a_fast_ball_the_crops_looked_at_keeps_its_turn() -> None:
+    # the ball is the strongest blob and moves 8 px a frame: it is no limb creeping in
+    # place, so it is looked at on every frame (the weaker limb waits)
+    motion = MotionConfig(enabled=True, max_candidates=1, sweep_tiles_per_frame=0)
+    search = BallSearch(WhiteBoxDetector(resolution=128), SearchConfig(motion=motion))
+
+    def frame(index: int) -> Frame:
+        image = np.full((720, 1280, 3), 40, np.uint8)
+        image[500:506, 900 - 2 * index : 906 - 2 * index] = 120  # a limb
+        image[200:204, 300 + 8 * index : 304 + 8 * index] = 255  # the ball
+        return Frame(index, image, index / 30, 0)
+
+    steps = [search.step(frame(index), None) for index in range(12)]
+
+    assert all(len(step.detections) == 1 for step in steps[2:])
