@@ -57,7 +57,8 @@ class MotionResult:
 
     Attributes:
         blobs: every ball-sized moving blob, strongest first (the search crops around the
-            first ``max_candidates`` and, while tracking, looks for the ball among all).
+            first ``max_candidates``, slow ones it already looked at put last, and, while
+            tracking, looks for the ball among all).
         changed_fraction: share of the (reduced) frame that moved.
         is_usable: False before three frames were seen, after a size change, and when
             too much of the frame changed (pan, cut): then the gate cannot say where the

@@ -10,12 +10,15 @@
   search again. When the prediction's reach outgrows the largest crop (frames were
   dropped: a time jump is not a reset), the window around it grows with the elapsed
   time and is covered by tiles, nearest the prediction first, at most
-  ``max_track_tiles`` a frame (the rest on the next frames).
+  ``max_track_tiles`` a frame (the rest on the next frames). While the tracked thing is
+  slow enough to be a head or a shoe (``TrackerPrediction.may_give_way``),
+  ``slow_track_windows`` more windows look elsewhere (:meth:`BallSearch._elsewhere`).
 - **Blob** (``SearchMode.BLOB``, ``search.detect_every`` > 1): while the ball is followed,
   the detector runs on every n-th frame only; the frames between take the motion gate's
   blobs near the prediction as the candidates (see :meth:`BallSearch.blob_step`).
 - **Motion** (``SearchMode.MOTION``, ``search.motion.enabled``): without a track, crops
-  around the small moving blobs the motion gate found (:mod:`perception.motion`) plus
+  around the small moving blobs the motion gate found (:mod:`perception.motion`; slow
+  blobs a crop already looked at wait their turn, :meth:`BallSearch._fresh_first`) plus
   ``sweep_tiles_per_frame`` rotating tiles, so a ball at rest is found too. Where the gate
   has no verdict (first frames, a pan or a cut) the tiles above are used instead.
 - **Second look** (in the motion and rotating searches): a lone detection the tracker waits
