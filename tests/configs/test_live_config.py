@@ -20,6 +20,7 @@ def test_any_preset_run_live_gets_the_live_values(preset: str) -> None:
     assert config.search.live_tiles_per_frame > 0
     motion = config.search.motion
     assert (motion.enabled, motion.max_candidates, motion.sweep_tiles_per_frame) == (True, 2, 0)
+    assert motion.revisit_frames == 8  # live crops go round the moving things
     assert config.tracker.lag_frames == 1
     assert config.rest_look.enabled is False  # its float crop would stall live frames
 
@@ -58,6 +59,7 @@ def test_a_replay_of_real_footage_runs_the_motion_gate_unless_the_preset_says() 
     config = for_replay(load_config(preset_path("replay"), real), is_real=True)
     motion = config.search.motion
     assert (motion.enabled, motion.max_candidates, motion.max_blob_px) == (True, 6, 64)
+    assert motion.revisit_frames == 0  # six crops a frame: the strongest blobs, in order
     assert config.search.detect_every == 1  # a replay has the time: the detector every frame
     off = for_replay(
         load_config(preset_path("replay"), {**real, "search.motion.enabled": False}), is_real=True

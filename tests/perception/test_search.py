@@ -368,7 +368,7 @@ def test_the_gate_crops_go_round_the_moving_things_not_always_to_the_strongest(
 def test_a_fast_ball_the_crops_looked_at_keeps_its_turn() -> None:
     # the ball is the strongest blob and moves 8 px a frame: it is no limb creeping in
     # place, so it is looked at on every frame (the weaker limb waits)
-    motion = MotionConfig(enabled=True, max_candidates=1, sweep_tiles_per_frame=0)
+    motion = MotionConfig(enabled=True, max_candidates=1, sweep_tiles_per_frame=0, revisit_frames=8)
     search = BallSearch(WhiteBoxDetector(resolution=128), SearchConfig(motion=motion))
 
     def frame(index: int) -> Frame:
