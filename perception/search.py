@@ -270,7 +270,7 @@ class BallSearch:
         elif motion is not None and motion.is_usable:
             self._wide_round = 0
             look = self.second_look(seeds, frame.width, frame.height)
-            windows = look + self._motion_windows(motion, tiles, look, frame.width, frame.height)
+            windows = look + self._motion_windows(motion, tiles, look)
             mode = SearchMode.MOTION
         elif 0 < config.live_tiles_per_frame < len(tiles):
             self._wide_round = 0
@@ -383,15 +383,7 @@ class BallSearch:
             return []
         if motion is None or not motion.is_usable:
             return self._rotate(tiles, min(count, len(tiles)))
-        size = self._detector.resolution
-        margin = self._config.track_margin_px
-        windows: list[Window] = []
-        for blob in motion.blobs:
-            if len(windows) == count:
-                break
-            if not any(_holds(w, blob, margin) for w in [*taken, *windows]):
-                windows.append(crop_window(blob.x, blob.y, size, *self._grid_size))
-        return windows
+        return self._blob_crops(motion.blobs, taken)[:count]
 
     def second_look(self, seeds: Sequence[TrackPoint], width: int, height: int) -> list[Window]:
         """A crop on the surest lone detection the tracker waits to see again, if any.
@@ -413,36 +405,40 @@ class BallSearch:
         return [crop_window(seed.x + offset, seed.y + offset, size, width, height)]
 
     def _motion_windows(
-        self,
-        motion: MotionResult,
-        tiles: list[Window],
-        taken: list[Window],
-        width: int,
-        height: int,
+        self, motion: MotionResult, tiles: list[Window], taken: list[Window]
     ) -> list[Window]:
         """Crops around the moving blobs (one per neighbourhood) plus the sweep tiles.
 
         ``taken``: crops already chosen (a second look); they count against
         ``motion.max_candidates`` and cover the blobs inside them. Blobs go strongest
-        first, except those inside a gate crop of the last ``motion.revisit_frames``
-        frames, which wait behind the others (:meth:`_fresh_first`).
+        first, except slow ones a gate crop looked at in the last
+        ``motion.revisit_frames`` frames, which wait behind the others
+        (:meth:`_fresh_first`).
         """
-        size = self._detector.resolution
-        margin = self._config.track_margin_px
-        windows: list[Window] = []
         budget = max(self._config.motion.max_candidates - len(taken), 0)
-        for blob in self._fresh_first(motion.blobs)[:budget]:
-            if any(_holds(w, blob, margin) for w in [*taken, *windows]):
-                continue
-            # centred, not on a patch centre as the track crop's ball: the detector sees
-            # better there, clutter as well, and acquiring is where clutter costs (see
-            # perception.detector.ball_offset_px)
-            windows.append(crop_window(blob.x, blob.y, size, width, height))
-        looked = [(b.x, b.y) for b in motion.blobs if any(_holds(w, b, 0) for w in windows)]
-        self._looked.append((self._frames, tuple(looked)))
+        windows = self._blob_crops(self._fresh_first(motion.blobs)[:budget], taken)
+        if self._config.motion.revisit_frames > 0:
+            looked = [(b.x, b.y) for b in motion.blobs if any(_holds(w, b, 0) for w in windows)]
+            self._looked.append((self._frames, tuple(looked)))
         sweep = self._config.motion.sweep_tiles_per_frame
         if sweep > 0:
             windows += self._rotate(tiles, min(sweep, len(tiles)))
+        return windows
+
+    def _blob_crops(self, blobs: Sequence[MotionBlob], taken: list[Window]) -> list[Window]:
+        """One crop per blob, in order, skipping blobs inside ``taken`` or an earlier crop.
+
+        Centred on the blob, not on a patch centre as the track crop's ball: the detector
+        sees better there, clutter as well, and acquiring is where clutter costs (see
+        :func:`perception.detector.ball_offset_px`).
+        """
+        size = self._detector.resolution
+        margin = self._config.track_margin_px
+        width, height = self._grid_size
+        windows: list[Window] = []
+        for blob in blobs:
+            if not any(_holds(w, blob, margin) for w in [*taken, *windows]):
+                windows.append(crop_window(blob.x, blob.y, size, width, height))
         return windows
 
     def _fresh_first(self, blobs: Sequence[MotionBlob]) -> list[MotionBlob]:

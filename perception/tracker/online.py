@@ -197,7 +197,9 @@ class BallTracker:
         waiting = self._seeds.waiting(t_s, self._seed_horizon_s())
         if not self._segment:
             return waiting
-        bar = self._challenge_bar(t_s)
+        if not waiting or not self._config.slow_challenge:
+            return ()  # (before the fit: it costs ~0.4 ms)
+        bar = self._challenge_bar(*self._predict_fit(t_s))
         if bar is None:
             return ()
         x, y, gate, held = bar
@@ -218,7 +220,7 @@ class BallTracker:
         fit, sigma = self._predict_fit(t_s)
         speed = math.hypot(fit.vx, fit.vy) / self.frame_interval_s
         last = self._segment[-1]
-        may_give_way = self._challenge_bar(t_s) is not None
+        may_give_way = self._challenge_bar(fit, sigma) is not None
         return TrackerPrediction(
             fit.x, fit.y, sigma, speed, self._misses, (last.x, last.y), may_give_way
         )
@@ -264,7 +266,10 @@ class BallTracker:
             detections.centers[keep], detections.confidence[keep], t_s, frame_size, moving[keep]
         )
         if self._segment:
-            step = self._challenge(candidates) or self._update_track(candidates)
+            fit, sigma = self._predict_fit(t_s)
+            step = self._challenge(candidates, fit, sigma) or self._update_track(
+                candidates, fit, sigma
+            )
             if step is not None:
                 return step
         return self._acquire(candidates)
@@ -301,9 +306,13 @@ class BallTracker:
         self._segment_id = self._segments_started
         self._misses = 0
 
-    def _update_track(self, candidates: Candidates) -> TrackerStep | None:
-        """Gate, choose, smooth or coast; None when the track ended on this frame."""
-        fit, sigma = self._predict_fit(candidates.t_s)
+    def _update_track(
+        self, candidates: Candidates, fit: MotionFit, sigma: float
+    ) -> TrackerStep | None:
+        """Gate, choose, smooth or coast; None when the track ended on this frame.
+
+        ``fit``, ``sigma``: the track's prediction at the frame's time (``_predict_fit``).
+        """
         spread = math.hypot(sigma, self._config.measurement_sigma_px)
         choice = self._choose(candidates, fit, spread)
         if self._backup is not None and (choice is None or choice.kind is not ChoiceKind.GATED):
@@ -422,8 +431,12 @@ class BallTracker:
         """Keep unexplained candidates a few frames: a second one nearby starts a track."""
         self._seeds.remember(candidates, self._seed_horizon_s(), skip)
 
-    def _challenge_bar(self, t_s: float) -> tuple[float, float, float, float] | None:
+    def _challenge_bar(
+        self, fit: MotionFit, sigma: float
+    ) -> tuple[float, float, float, float] | None:
         """``(x, y, gate radius, mean score)`` of a track that may be taken over, or None.
+
+        ``fit``, ``sigma``: the track's prediction (``_predict_fit``) at the frame's time.
 
         A track slower than ``still_ball_px`` a frame may follow a distant player's head or
         a shoe, which the detector scores like a ball and which never leave. A moving ball
@@ -434,14 +447,15 @@ class BallTracker:
         """
         if not self._config.slow_challenge or not self._segment:
             return None
-        fit, sigma = self._predict_fit(t_s)
         if not is_slow(fit, self._config):
             return None
         spread = math.hypot(sigma, self._config.measurement_sigma_px)
         held = float(np.mean([point.confidence for point in self._segment]))
         return fit.x, fit.y, gate_radius(spread, self._config), held
 
-    def _challenge(self, candidates: Candidates) -> TrackerStep | None:
+    def _challenge(
+        self, candidates: Candidates, fit: MotionFit, sigma: float
+    ) -> TrackerStep | None:
         """A moving ball confirmed away from a slow track, surer than it, takes it over.
 
         The one place deciding that a track gives way (see :meth:`_challenge_bar`): a pair
@@ -451,7 +465,7 @@ class BallTracker:
         246802 (FP32 replay): a head at (1100, 205) scored 0.52-0.65 held the track for 19
         frames while the ball, 470 px away, scored 0.68-0.90.
         """
-        bar = self._challenge_bar(candidates.t_s)
+        bar = self._challenge_bar(fit, sigma)
         if bar is None:
             return None
         x, y, gate, held = bar
