@@ -5,8 +5,10 @@ dropped; :func:`perception.evaluate.run_eval`, the replay preset's settings, FP3
 scored at 4 px, with the ball-at-rest look that ``run``/``eval`` have on real footage
 (``--no-rest-look`` to compare). Still images are found as ``ballwatch find`` finds them (a
 full native-tile search in three views, :mod:`perception.still`, with the bundled still model
-unless ``--still-weights``; ``--still-views 1 3`` scores one view and three side by side); a hit
-is a top-1 detection within 4 px of the labelled box centre. Stills
+unless ``--still-weights``; ``--still-views 1 3`` scores one view and three side by side; with
+the bundled patch verifier, each set also gets the verifier's answer from the same search, as
+``find`` gives it, ``--verifier none`` to leave it out); a hit is a top-1 detection within 4 px
+of the labelled box centre. Stills
 that are one clip's frames (volleyball clip_four) are also run as a clip, in frame order. Also:
 the static-lock check on the unlabelled 1080p tennis clip (the longest run of `seen` frames
 within 3 px of each other, and the frames reported at rest) and synthetic seeds nobody trained
@@ -47,7 +49,8 @@ from perception.real_data import unstretched_frame
 from perception.rfdetr_detector import RfDetrDetector
 from perception.search import BallSearch
 from perception.search_and_track import tracker_for
-from perception.still import VIEWS, StillFinder
+from perception.still import PROPOSAL_THRESHOLD, VIEWS, StillFinder, Verification, choose_ball
+from perception.verifier import PatchVerifier
 from stream.app import build_rest_look
 from stream.frame import BallTruth, Frame
 from stream.synth import SynthMatch, parse_synth_uri
@@ -57,6 +60,7 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 REAL_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-real.safetensors"
 SYNTH_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-synth.safetensors"
 STILL_WEIGHTS = ROOT / "perception" / "models" / "ball-nano-still.safetensors"
+VERIFIER_PATH = ROOT / "perception" / "models" / "ball-verifier-still.safetensors"
 # never used in training; 737373's misses were read to find the tracker's streak rules
 # (README), so --synth-seeds with seeds nobody looked at gives the untuned figure
 SYNTH_SEEDS = (515151, 626262, 737373)
@@ -138,19 +142,28 @@ def still_frames(
 
 
 def score_stills(
-    detector: Detector, config: AppConfig, frames: list[LabelledFrame], views: int
-) -> tuple[int, int, float]:
-    """Hits (top-1 within 4 px of a labelled centre), images with a ball, images per second."""
+    detector: Detector,
+    config: AppConfig,
+    frames: list[LabelledFrame],
+    views: int,
+    verification: Verification | None,
+) -> tuple[list[int], int, float]:
+    """Hits without and with the verifier (top-1 within 4 px of a labelled centre), images
+    with a ball, images per second; one search per picture serves both answers."""
     finder = StillFinder(detector, config.search, VIEWS[:views])
-    hits = with_ball = 0
+    arms = [None] if verification is None else [None, verification]
+    hits = [0] * len(arms)
+    with_ball = 0
     began = time.perf_counter()
     for still in frames:
-        ball = finder.find(still.image)
+        places = finder.places(still.image)
         if not still.balls:
             continue
         with_ball += 1
-        if ball is not None:
-            hits += any(np.hypot(ball.x - b.x, ball.y - b.y) <= 4.0 for b in still.balls)
+        for arm, check in enumerate(arms):
+            ball = choose_ball(still.image, *places, check)
+            if ball is not None:
+                hits[arm] += any(np.hypot(ball.x - b.x, ball.y - b.y) <= 4.0 for b in still.balls)
     return hits, with_ball, len(frames) / (time.perf_counter() - began)
 
 
@@ -249,27 +262,43 @@ def clip_rows(
 
 
 def still_rows(args: argparse.Namespace, config: AppConfig, root: Path) -> None:
-    """Print one row per set of stills, found as ``ballwatch find`` finds them."""
+    """Print one row per set of stills, found as ``ballwatch find`` finds them.
+
+    With a verifier (the bundled one unless ``--verifier``), each set gets two rows from one
+    search: the search's surest place, and the verifier's answer (as ``find`` gives it).
+    """
     # as `ballwatch find` chooses: the still model when it is there
     weights = args.still_weights if args.still_weights.is_file() else args.weights
-    print(f"stills: {weights.name} (float)")
+    verification = None
+    if args.verifier != "none" and Path(args.verifier).is_file():
+        verification = Verification(
+            PatchVerifier.load(Path(args.verifier)), answer_score=config.detector.threshold
+        )
+        config = config.model_copy(
+            update={
+                "detector": config.detector.model_copy(update={"threshold": PROPOSAL_THRESHOLD})
+            }
+        )
+    print(f"stills: {weights.name} (float); verifier: {args.verifier if verification else 'none'}")
     detector = detector_for(weights, config, args.threads, args.device)
     for sport, name, pattern, size, groups, held in STILLS:
         if args.held_out_only and not held:
             continue
         frames = still_frames(root, pattern, size, groups)
         for views in args.still_views:  # side by side: the same pictures, one view or three
-            hits, total, fps = score_stills(detector, config, frames, views)
-            recall = hits / total if total else float("nan")
-            print(
-                row(sport, f"{name} (stills, top-1, {views} view{'s' * (views > 1)})", total,
-                    "-", f"{recall:.3f}", "-", "-", "-", "-", f"{fps:.2f}",
-                    "no (held out)" if held else "yes")
-            )  # fmt: skip
+            hits, total, fps = score_stills(detector, config, frames, views, verification)
+            for arm, found in enumerate(hits):
+                how = f"{views} view{'s' * (views > 1)}{' + verifier' * arm}"
+                recall = found / total if total else float("nan")
+                print(
+                    row(sport, f"{name} (stills, top-1, {how})", total, "-", f"{recall:.3f}",
+                        "-", "-", "-", "-", f"{fps:.2f}", "no (held out)" if held else "yes")
+                )  # fmt: skip
             sys.stdout.flush()
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
+    """The bench's options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", type=Path, default=REAL_WEIGHTS)
     parser.add_argument("--synth-weights", type=Path, default=SYNTH_WEIGHTS)
@@ -286,6 +315,11 @@ def main() -> int:
         choices=(1, len(VIEWS)),
         default=[len(VIEWS)],
         help="score the stills searched in these numbers of views (as `ballwatch find --views`)",
+    )
+    parser.add_argument(
+        "--verifier",
+        default=str(VERIFIER_PATH),
+        help="the stills' patch verifier (default: the bundled one; none: without)",
     )
     parser.add_argument("--config", default="replay")
     parser.add_argument("--threads", type=int, default=2)
@@ -315,7 +349,11 @@ def main() -> int:
         action="append",
         help="run only these parts (repeatable; default: all)",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     parts = set(args.only or PARTS)
     root: Path = args.root
     logging.basicConfig(level=logging.WARNING)

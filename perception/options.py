@@ -79,6 +79,17 @@ class QatSettings:
 _QAT_DEFAULTS = QatSettings()
 
 
+def add_yolo_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--yolo`` and ``--yolo-stretched`` (``dataset`` and ``verifier`` read exports alike)."""
+    parser.add_argument(
+        "--yolo", type=Path, action="append", default=[], help="a YOLO export split folder"
+    )
+    parser.add_argument(
+        "--yolo-stretched", nargs=2, action="append", default=[], metavar=("DIR", "WxH"),
+        help="a YOLO split folder whose images were stretched from WxH frames (put back)",
+    )  # fmt: skip
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``ballwatch dataset``; sources can be mixed and repeated."""
     parser.add_argument("--out", required=True, type=Path, help="output folder (COCO layout)")
@@ -97,13 +108,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--coco", type=Path, action="append", default=[], help="a COCO export split folder"
     )
-    parser.add_argument(
-        "--yolo", type=Path, action="append", default=[], help="a YOLO export split folder"
-    )
-    parser.add_argument(
-        "--yolo-stretched", nargs=2, action="append", default=[], metavar=("DIR", "WxH"),
-        help="a YOLO split folder whose images were stretched from WxH frames (put back)",
-    )  # fmt: skip
+    add_yolo_arguments(parser)
     parser.add_argument("--class-name", action="append", default=[], help="ball class in exports")
     parser.add_argument(
         "--background", type=Path, action="append", default=[], metavar="VIDEO",
@@ -223,3 +228,31 @@ def add_qat_arguments(parser: Any) -> None:
         default="auto",
         help="7-bit activations; auto = on for CPUs without VNNI",
     )
+
+
+def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``ballwatch verifier`` (the still pictures' patch verifier)."""
+    parser.add_argument("--out", required=True, type=Path, help="the .safetensors to write")
+    add_yolo_arguments(parser)
+    parser.add_argument(
+        "--hold-out", action="append", default=[], metavar="GLOB",
+        help="groups (<set>-<split>-<clip>, as `ballwatch dataset` names them) left out",
+    )  # fmt: skip
+    parser.add_argument(
+        "--thin", nargs=2, action="append", default=[], metavar=("GLOB", "N"),
+        help="keep every Nth picture of the groups GLOB matches (near-consecutive frames of "
+        "one clip add little and cost a search each)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--weights", type=Path, default=None,
+        help="the still model whose places it learns to check (default: the bundled one)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--proposal-threshold", type=float, default=0.05,
+        help="the least search score of a proposed place (as `ballwatch find` proposes them)",
+    )  # fmt: skip
+    parser.add_argument("--patch-px", type=int, default=32, help="patch side")
+    parser.add_argument("--hard", type=int, default=20, help="surest wrong places per picture")
+    parser.add_argument("--epochs", type=int, default=30, help="full passes over the patches")
+    parser.add_argument("--seed", type=int, default=0, help="sampling, weights, augmentation")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = default")

@@ -25,6 +25,7 @@ from configs.app_config import SearchConfig
 from perception.detections import Detections
 from perception.detector import Detector, ball_offset_px
 from perception.search import BallSearch
+from perception.verifier import PatchVerifier
 from stream.frame import Frame
 
 FUSE_RADIUS_PX = 3.0
@@ -108,17 +109,76 @@ def fuse_views(
     return centres, scores / np.float32(len(views))
 
 
+def distinct_places(
+    centres: NDArray[np.float32], scores: NDArray[np.float32], radius_px: float = FUSE_RADIUS_PX
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """The surest place first, then each next surest farther than ``radius_px`` from all kept.
+
+    :func:`fuse_views` scores every view's detection of a place alike; this keeps one of them.
+    """
+    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+    centres = np.asarray(centres, np.float32).reshape(-1, 2)[order]
+    scores = np.asarray(scores, np.float32)[order]
+    open_ = np.ones(len(scores), bool)
+    kept: list[int] = []
+    for index in range(len(scores)):
+        if open_[index]:
+            kept.append(index)
+            open_ &= np.hypot(*(centres - centres[index]).T) > radius_px
+    return centres[kept], scores[kept]
+
+
+PROPOSAL_THRESHOLD = 0.05
+"""With a verifier, the detector proposes places down to this score (it looks at the surest).
+
+The ball of a held-out tennis picture is among the places proposed at 0.3 on 31 of 50
+pictures and at 0.05 on 46 (``bench/real.py``'s pictures, three views, 2026-12-07)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """How a still picture's places are looked at again (:mod:`perception.verifier`).
+
+    Attributes:
+        verifier: the patch classifier.
+        top: how many of the surest places it looks at.
+        score_power: a place's final score is the verifier's probability times its
+            search score to this power (0: the verifier alone orders them).
+        answer_score: the chosen place is reported when its search score reaches this (the
+            detector's threshold without a verifier) ...
+        sure: ... or when the verifier's probability for it does.
+        source: which file and why, for the user.
+    """
+
+    verifier: PatchVerifier
+    top: int = 50
+    score_power: float = 1.0
+    answer_score: float = 0.3
+    sure: float = 0.5
+    source: str = ""
+
+
 class StillFinder:
     """Searches unrelated pictures one at a time with one detector."""
 
     def __init__(
-        self, detector: Detector, search: SearchConfig, views: Sequence[View] = VIEWS
+        self,
+        detector: Detector,
+        search: SearchConfig,
+        views: Sequence[View] = VIEWS,
+        verification: Verification | None = None,
     ) -> None:
         self._search = BallSearch(detector, search)
         self._half_patch = round(ball_offset_px(detector))
         # a detector without a patch grid gains nothing from the shifted view
         self._views = [v for v in views if v.half_patches == 0 or self._half_patch > 0]
+        self._verification = verification
         self._count = 0
+
+    @property
+    def verification(self) -> Verification | None:
+        """The second look at each picture's places, if any."""
+        return self._verification
 
     def detections(self, image: NDArray[np.uint8]) -> Detections:
         """Every detection of the whole-frame search of ``image`` (BGR), in its pixels."""
@@ -127,8 +187,8 @@ class StillFinder:
         self._count += 1
         return self._search.step(frame, None).detections
 
-    def find(self, image: NDArray[np.uint8]) -> StillBall | None:
-        """The surest place of ``image`` over the views, or None when no view found anything.
+    def places(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Every distinct place any view found in ``image``, surest first, with its fused score.
 
         Why several views: on the held-out tennis pictures the still model's surest box is
         often a shoe, a racket or a logo while the ball scores lower, and where a small
@@ -150,8 +210,40 @@ class StillFinder:
                 continue  # a picture no larger than the shift: the other views see it all
             seen = self.detections(shown)
             found.append((view.to_picture(seen.centers, width, self._half_patch), seen.confidence))
-        centres, scores = fuse_views(found)
-        if not len(scores):
-            return None
+        return distinct_places(*fuse_views(found))
+
+    def find(self, image: NDArray[np.uint8]) -> StillBall | None:
+        """The ball of ``image`` (:func:`choose_ball` over :meth:`places`), or None."""
+        return choose_ball(image, *self.places(image), self._verification)
+
+
+def choose_ball(
+    image: NDArray[np.uint8],
+    centres: NDArray[np.float32],
+    scores: NDArray[np.float32],
+    verification: Verification | None,
+) -> StillBall | None:
+    """The ball among a picture's places (surest first), or None when there is none to report.
+
+    The one place the choice is made. Without a verifier, the surest place. With one
+    (:class:`Verification`), the surest ``top`` places are looked at again and the one the
+    verifier and the search together are surest of is the answer, its ``score`` that
+    product; it is reported when the search or the verifier is sure enough of it.
+
+    Why a verifier: on the held-out tennis pictures the still model's surest place is a
+    shoe, a racket, a line end or a logo on about half of them while the ball is among its
+    next places; the patch verifier, trained on the model's own places on the training
+    pictures, tells them apart (``bench/real.py --only stills --held-out-only``, README).
+    """
+    if not len(scores):
+        return None
+    if verification is None:
         best = int(np.argmax(scores))
         return StillBall(float(centres[best, 0]), float(centres[best, 1]), float(scores[best]))
+    centres, scores = centres[: verification.top], scores[: verification.top]
+    said = verification.verifier.probabilities(image, centres)
+    final = said * scores**verification.score_power
+    best = int(np.argmax(final))
+    if scores[best] < verification.answer_score and said[best] < verification.sure:
+        return None
+    return StillBall(float(centres[best, 0]), float(centres[best, 1]), float(final[best]))

@@ -52,6 +52,7 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 SYNTH_MODEL_NAME = "ball-nano-synth.safetensors"
 REAL_MODEL_NAME = "ball-nano-real.safetensors"
 STILL_MODEL_NAME = "ball-nano-still.safetensors"
+VERIFIER_NAME = "ball-verifier-still.safetensors"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,31 @@ def choose_weights(
         if path.is_file():
             return WeightsChoice(path, reason)
     return WeightsChoice(None, "no bundled model: rfdetr's COCO checkpoint (downloaded once)")
+
+
+def choose_verifier(
+    setting: str, still: WeightsChoice, models_dir: Path = MODELS_DIR
+) -> WeightsChoice | None:
+    """The patch verifier that looks again at a still picture's places, or None.
+
+    ``setting`` is ``none`` (off), a file (always used), or ``auto``: the bundled verifier,
+    but only beside the bundled still model, because it learned that model's places and
+    its mistakes (another model proposes other places, and the verifier was not shown them).
+    """
+    if setting == "none":
+        return None
+    if setting != "auto":
+        return WeightsChoice(Path(setting), "given with --verifier")
+    bundled = models_dir / VERIFIER_NAME
+    if still.path != models_dir / STILL_MODEL_NAME:
+        logger.info(
+            "no verifier: it was trained beside the bundled still model, not %s", still.path
+        )
+        return None
+    if not bundled.is_file():
+        logger.info("no verifier: the bundled %s is missing", bundled.name)
+        return None
+    return WeightsChoice(bundled, "bundled verifier: trained on the bundled still model's places")
 
 
 def choose_rest_weights(

@@ -287,10 +287,17 @@ class PictureFinder:
         self._finder = finder
 
     @classmethod
-    def load(cls, config: AppConfig | None = None, *, views: int = 3) -> PictureFinder:
-        """Load the still model (or ``config.detector.weights``); ``views``: 3, or 1 (faster)."""
+    def load(
+        cls, config: AppConfig | None = None, *, views: int = 3, verifier: str = "auto"
+    ) -> PictureFinder:
+        """Load the still model (or ``config.detector.weights``); ``views``: 3, or 1 (faster).
+
+        ``verifier``: ``auto`` (the bundled patch verifier beside the bundled still model),
+        ``none``, or a file from ``ballwatch verifier``.
+        """
         hide_library_noise()
-        finder, _ = app.build_still_finder(config or load_config(preset_path("replay")), views)
+        replay = config or load_config(preset_path("replay"))
+        finder, _ = app.build_still_finder(replay, views, verifier)
         return cls(finder)
 
     def find(self, image: NDArray[np.uint8]) -> StillBall | None:

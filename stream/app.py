@@ -24,8 +24,14 @@ from perception.precision import DeviceKind, HardwareProbe, PrecisionPlan, resol
 from perception.precision_choice import allowed_precisions, choose_by_timing
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
-from perception.still import VIEWS, StillFinder
-from perception.weights import WeightsChoice, choose_rest_weights, choose_weights
+from perception.still import PROPOSAL_THRESHOLD, VIEWS, StillFinder, Verification
+from perception.verifier import PatchVerifier
+from perception.weights import (
+    WeightsChoice,
+    choose_rest_weights,
+    choose_verifier,
+    choose_weights,
+)
 from stream.control import PlaybackControl
 from stream.latency import (
     DropEvent,
@@ -157,12 +163,18 @@ def rest_look_plan(beside: Detector, weights: Path | None) -> PrecisionPlan:
     return PrecisionPlan(device, Precision.INT8, "the colour model's INT8 QAT twin", twin)
 
 
-def build_still_finder(config: AppConfig, views: int = 3) -> tuple[StillFinder, WeightsChoice]:
+def build_still_finder(
+    config: AppConfig, views: int = 3, verifier: str = "auto"
+) -> tuple[StillFinder, WeightsChoice]:
     """What ``ballwatch find`` (and ``stream.PictureFinder``) search pictures with.
 
     The still model unless ``detector.weights`` says otherwise (``choose_weights(...,
     "image")``), in ``views`` of :data:`perception.still.VIEWS` (1 or 3), with the replay
-    preset's search; and the weights choice, for the caller to say which it loaded.
+    preset's search, and the patch verifier ``verifier`` names (``choose_verifier``: ``auto``,
+    ``none`` or a file); and the weights choice, for the caller to say which it loaded.
+    With a verifier the detector proposes places down to :data:`PROPOSAL_THRESHOLD` (the
+    verifier looks at the surest of them), and ``detector.threshold`` decides whether the
+    answer is reported (``Verification.answer_score``).
     """
     config = for_replay(config)
     detector_config = config.detector
@@ -170,8 +182,20 @@ def build_still_finder(config: AppConfig, views: int = 3) -> tuple[StillFinder, 
         detector_config.precision, detector_config.device, detector_config.int8_artifact
     )
     choice = choose_weights(detector_config.weights, "image")
+    verifier_choice = choose_verifier(verifier, choice)
+    verification = None
+    if verifier_choice is not None and verifier_choice.path is not None:
+        verification = Verification(
+            PatchVerifier.load(verifier_choice.path),
+            answer_score=detector_config.threshold,
+            source=f"{verifier_choice.path} ({verifier_choice.reason})",
+        )
+        proposals = min(detector_config.threshold, PROPOSAL_THRESHOLD)
+        config = config.model_copy(
+            update={"detector": detector_config.model_copy(update={"threshold": proposals})}
+        )
     detector = build_detector(config, plan, choice=choice)
-    return StillFinder(detector, config.search, VIEWS[:views]), choice
+    return StillFinder(detector, config.search, VIEWS[:views], verification), choice
 
 
 class ColourModels:

@@ -66,11 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_training_commands(commands: Any) -> None:
-    """dataset, train and qat: their options live in perception.options (no torch, cv2 or numpy)."""
+    """dataset, train, qat, verifier: options in perception.options (no torch, cv2 or numpy)."""
     from perception.options import (  # noqa: PLC0415
         add_dataset_arguments,
         add_qat_arguments,
         add_train_arguments,
+        add_verifier_arguments,
     )
 
     add_dataset_arguments(
@@ -79,6 +80,9 @@ def _add_training_commands(commands: Any) -> None:
     add_train_arguments(commands.add_parser("train", help="fine-tune RF-DETR for the ball (AMP)"))
     add_qat_arguments(
         commands.add_parser("qat", help="quantization-aware training to an INT8 model")
+    )
+    add_verifier_arguments(
+        commands.add_parser("verifier", help="train the still pictures' patch verifier")
     )
 
 

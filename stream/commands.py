@@ -36,6 +36,7 @@ _LAZY_COMMANDS = {
     "dataset": ("perception.dataset_cli", "run_dataset"),
     "train": ("perception.training", "run_train"),
     "qat": ("perception.qat", "run_qat"),
+    "verifier": ("perception.training.verifier_cli", "run_verifier"),
 }
 
 

@@ -33,6 +33,12 @@ def add_find_arguments(parser: argparse.ArgumentParser) -> None:
         help="search each picture as it is, shifted half a patch and mirrored, and average "
         "(3, default), or only as it is (1: three times faster, fewer balls found)",
     )
+    parser.add_argument(
+        "--verifier", default="auto", metavar="auto|none|FILE",
+        help="look again at each picture's surest places with a patch verifier: the bundled "
+        "one beside the bundled still model (auto, default), none, or a file from "
+        "`ballwatch verifier`",
+    )  # fmt: skip
     add_model_options(parser)
     parser.add_argument(
         "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
@@ -61,10 +67,12 @@ def run_find(args: argparse.Namespace) -> int:
 
     from stream.app import build_still_finder  # noqa: PLC0415
 
-    finder, choice = build_still_finder(config_from_args(args, None), args.views)
+    finder, choice = build_still_finder(config_from_args(args, None), args.views, args.verifier)
     # said on stderr whatever the log level: the CSV on stdout stays clean
     print(
-        f"ballwatch find: weights {choice.path or 'rfdetr COCO'} ({choice.reason})", file=sys.stderr
+        f"ballwatch find: weights {choice.path or 'rfdetr COCO'} ({choice.reason}); verifier "
+        f"{finder.verification.source if finder.verification else 'none'}",
+        file=sys.stderr,
     )
     unreadable = 0
     with ExitStack() as files:

@@ -12,7 +12,8 @@ import pytest
 
 from perception.dataset import frames_from_yolo
 from perception.real_data import unstretched_frame
-from perception.weights import STILL_MODEL_NAME
+from perception.weights import MODELS_DIR as MODELS
+from perception.weights import STILL_MODEL_NAME, VERIFIER_NAME
 from stream.cli import EXIT_USER_ERROR, main
 
 pytestmark = pytest.mark.slow
@@ -55,6 +56,7 @@ def test_the_still_model_finds_the_ball_in_broadcast_pictures_it_never_saw(
     assert status == 0
     # it says which weights it loaded, and why
     assert f"{STILL_MODEL_NAME} (bundled still model: a picture has no motion)" in err
+    assert f"verifier {MODELS / VERIFIER_NAME} (bundled verifier: trained on" in err
     rows = rows_of(out)
     assert rows == rows_of(saved.read_text())  # the file holds what was printed
     assert [Path(row["image"]).name for row in rows] == sorted(truths)
@@ -93,3 +95,44 @@ def test_an_unreadable_picture_is_named_and_the_others_are_still_searched(
     assert [row["image"] for row in rows] == [str(broken), str(tmp_path / "missing.png"), str(good)]
     assert [row["found"] for row in rows[:2]] == ["0", "0"]
     assert rows == rows_of(out)
+
+
+def test_a_verifier_trained_by_the_command_is_used_by_find(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ballwatch verifier` on a tiny YOLO folder writes a file `find --verifier` loads.
+
+    The still model searches each training picture (three views) for its places, so the
+    pictures are small: 256x192 green courts, a 9 px yellow ball each, labelled as YOLO does.
+    """
+    export = tmp_path / "courts" / "train"
+    (export / "images").mkdir(parents=True)
+    (export / "labels").mkdir()
+    rng = np.random.default_rng(3)
+    for index in range(4):
+        picture = np.full((192, 256, 3), (40, 120, 40), np.uint8)
+        x, y = (int(v) for v in rng.integers(20, 170, 2))
+        cv2.circle(picture, (x, y), 4, (40, 230, 230), -1)
+        cv2.imwrite(str(export / "images" / f"court_{index:03d}.png"), picture)
+        (export / "labels" / f"court_{index:03d}.txt").write_text(
+            f"0 {x / 256:.5f} {y / 192:.5f} {9 / 256:.5f} {9 / 192:.5f}\n"
+        )
+    verifier = tmp_path / "verifier.safetensors"
+
+    none_left = main(["verifier", "--out", str(verifier), "--yolo", str(export),
+                      "--hold-out", "courts-train-*"])  # fmt: skip
+    said = capsys.readouterr().err
+    trained = main(["verifier", "--out", str(verifier), "--yolo", str(export), "--epochs", "2",
+                    "--threads", "1"])  # fmt: skip
+    found = main(["find", str(export / "images" / "court_003.png"), "--verifier", str(verifier),
+                  *ONE_THREAD])  # fmt: skip
+
+    out, err = capsys.readouterr()
+    assert none_left == EXIT_USER_ERROR
+    assert said.splitlines()[-1].startswith("ballwatch: error: no training pictures")
+    assert "Traceback" not in said
+    assert trained == 0
+    assert verifier.is_file()
+    assert found == 0
+    assert f"verifier {verifier} (given with --verifier)" in err
+    assert len(rows_of(out)) == 1
