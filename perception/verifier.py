@@ -96,13 +96,19 @@ class PatchVerifier:
     def probabilities(
         self, image: NDArray[np.uint8], centres: NDArray[np.float32]
     ) -> NDArray[np.float32]:
-        """How sure the verifier is that a ball is centred on each place (N,)."""
+        """How sure the verifier is that a ball is centred on each place (N,).
+
+        The mean of its answers for each patch as it is and mirrored: chosen on two folds of
+        the training pictures (tennis ``valid``), hits 74 -> 78 of 100 for twice a cheap
+        network's time; three verifiers of different seeds, 77, or both, 78, did no better.
+        """
         patches = cut_patches(image, centres, self.patch_px)
         if not len(patches):
             return np.zeros(0, np.float32)
+        shown = as_tensor(patches)
         with torch.inference_mode():
-            logits = self.net(as_tensor(patches))
-        return torch.sigmoid(logits).numpy().astype(np.float32)
+            said = torch.sigmoid(self.net(torch.cat([shown, shown.flip(3)])))
+        return said.view(2, -1).mean(dim=0).numpy().astype(np.float32)
 
     def save(self, path: Path) -> None:
         """Write the verifier as safetensors (weights, patch side, kind)."""
