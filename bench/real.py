@@ -49,7 +49,7 @@ from perception.real_data import unstretched_frame
 from perception.rfdetr_detector import RfDetrDetector
 from perception.search import BallSearch
 from perception.search_and_track import tracker_for
-from perception.still import PROPOSAL_THRESHOLD, VIEWS, StillFinder, Verification, choose_ball
+from perception.still import VIEWS, StillFinder, Verification, choose_ball, with_verifier
 from perception.verifier import PatchVerifier
 from stream.app import build_rest_look
 from stream.frame import BallTruth, Frame
@@ -271,14 +271,10 @@ def still_rows(args: argparse.Namespace, config: AppConfig, root: Path) -> None:
     weights = args.still_weights if args.still_weights.is_file() else args.weights
     verification = None
     if args.verifier != "none" and Path(args.verifier).is_file():
-        verification = Verification(
-            PatchVerifier.load(Path(args.verifier)), answer_score=config.detector.threshold
+        proposing, verification = with_verifier(
+            config.detector, PatchVerifier.load(Path(args.verifier))
         )
-        config = config.model_copy(
-            update={
-                "detector": config.detector.model_copy(update={"threshold": PROPOSAL_THRESHOLD})
-            }
-        )
+        config = config.model_copy(update={"detector": proposing})
     print(f"stills: {weights.name} (float); verifier: {args.verifier if verification else 'none'}")
     detector = detector_for(weights, config, args.threads, args.device)
     for sport, name, pattern, size, groups, held in STILLS:

@@ -186,11 +186,11 @@ def _extra_samples(
         yield from mined_negatives(train, find, plan, recipe)
 
 
-def whole_frame_search(weights: Path, threshold: float) -> Callable[[LabelledFrame], Detections]:
-    """Frame -> what the still-picture search of it reports (:mod:`perception.still`).
+def still_search(weights: Path, threshold: float) -> StillFinder:
+    """The search ``ballwatch find`` runs (replay preset, three views), down to ``threshold``.
 
-    Mined frames are searched as unrelated pictures: the full tiling, no track to follow,
-    FP32 on the CPU and FP16 on CUDA, as a run would.
+    FP32 on the CPU and FP16 on CUDA, as a run would; used to mine mistakes and by
+    ``ballwatch verifier`` to propose places.
 
     Raises:
         DetectorLoadError: the weights cannot be loaded.
@@ -200,7 +200,18 @@ def whole_frame_search(weights: Path, threshold: float) -> Callable[[LabelledFra
     detector = RfDetrDetector.from_config(
         config.detector.model_copy(update={"weights": str(weights), "threshold": threshold}), plan
     )
-    finder = StillFinder(detector, config.search)
+    return StillFinder(detector, config.search)
+
+
+def whole_frame_search(weights: Path, threshold: float) -> Callable[[LabelledFrame], Detections]:
+    """Frame -> what the still-picture search of it reports (:mod:`perception.still`).
+
+    Mined frames are searched as unrelated pictures: the full tiling, no track to follow.
+
+    Raises:
+        DetectorLoadError: the weights cannot be loaded.
+    """
+    finder = still_search(weights, threshold)
     return lambda frame: finder.detections(frame.image)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from configs.app_config import SearchConfig
+from configs.app_config import DetectorConfig, SearchConfig
 from perception.detections import Detections
 from perception.detector import Detector, ball_offset_px
 from perception.search import BallSearch
@@ -156,6 +156,20 @@ class Verification:
     answer_score: float = 0.3
     sure: float = 0.5
     source: str = ""
+
+
+def with_verifier(
+    detector: DetectorConfig, verifier: PatchVerifier, source: str = ""
+) -> tuple[DetectorConfig, Verification]:
+    """The detector settings and the second look of a search with ``verifier``.
+
+    The detector proposes places down to :data:`PROPOSAL_THRESHOLD` (the verifier looks at
+    the surest of them), and its own ``threshold`` decides whether the answer is reported
+    (``Verification.answer_score``).
+    """
+    proposals = min(detector.threshold, PROPOSAL_THRESHOLD)
+    check = Verification(verifier, answer_score=detector.threshold, source=source)
+    return detector.model_copy(update={"threshold": proposals}), check
 
 
 class StillFinder:

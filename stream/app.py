@@ -24,7 +24,7 @@ from perception.precision import DeviceKind, HardwareProbe, PrecisionPlan, resol
 from perception.precision_choice import allowed_precisions, choose_by_timing
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
-from perception.still import PROPOSAL_THRESHOLD, VIEWS, StillFinder, Verification
+from perception.still import VIEWS, StillFinder, with_verifier
 from perception.verifier import PatchVerifier
 from perception.weights import (
     WeightsChoice,
@@ -172,9 +172,8 @@ def build_still_finder(
     "image")``), in ``views`` of :data:`perception.still.VIEWS` (1 or 3), with the replay
     preset's search, and the patch verifier ``verifier`` names (``choose_verifier``: ``auto``,
     ``none`` or a file); and the weights choice, for the caller to say which it loaded.
-    With a verifier the detector proposes places down to :data:`PROPOSAL_THRESHOLD` (the
-    verifier looks at the surest of them), and ``detector.threshold`` decides whether the
-    answer is reported (``Verification.answer_score``).
+    With a verifier the detector proposes low and ``detector.threshold`` decides whether
+    the answer is reported (:func:`perception.still.with_verifier`).
     """
     config = for_replay(config)
     detector_config = config.detector
@@ -185,15 +184,12 @@ def build_still_finder(
     verifier_choice = choose_verifier(verifier, choice)
     verification = None
     if verifier_choice is not None and verifier_choice.path is not None:
-        verification = Verification(
+        proposing, verification = with_verifier(
+            detector_config,
             PatchVerifier.load(verifier_choice.path),
-            answer_score=detector_config.threshold,
-            source=f"{verifier_choice.path} ({verifier_choice.reason})",
+            f"{verifier_choice.path} ({verifier_choice.reason})",
         )
-        proposals = min(detector_config.threshold, PROPOSAL_THRESHOLD)
-        config = config.model_copy(
-            update={"detector": detector_config.model_copy(update={"threshold": proposals})}
-        )
+        config = config.model_copy(update={"detector": proposing})
     detector = build_detector(config, plan, choice=choice)
     return StillFinder(detector, config.search, VIEWS[:views], verification), choice
 

@@ -19,24 +19,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from configs.app_config import for_replay, load_config, preset_path
 from perception.dataset import DatasetError, LabelledFrame, frames_from_yolo
-from perception.dataset_cli import _parse_size, _prefix
-from perception.precision import resolve_precision
+from perception.dataset_cli import _parse_size, _prefix, still_search
 from perception.real_data import unstretched_frame
-from perception.rfdetr_detector import RfDetrDetector
-from perception.still import StillFinder
 from perception.training.verifier import (
     LabelledPlaces,
     VerifierRecipe,
     train_verifier,
     verifier_samples,
 )
-from perception.weights import STILL_MODEL_NAME
+from perception.weights import MODELS_DIR, STILL_MODEL_NAME
 
 logger = logging.getLogger(__name__)
-
-MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 def training_pictures(args: argparse.Namespace) -> Iterator[LabelledFrame]:
@@ -62,16 +56,6 @@ def training_pictures(args: argparse.Namespace) -> Iterator[LabelledFrame]:
             yield unstretched_frame(frame, *size) if size else frame
 
 
-def proposing_finder(weights: Path, threshold: float) -> StillFinder:
-    """The still search ``ballwatch find`` runs, proposing places down to ``threshold``."""
-    config = for_replay(load_config(preset_path("replay")))
-    plan = resolve_precision("auto", "auto", None)
-    detector = RfDetrDetector.from_config(
-        config.detector.model_copy(update={"weights": str(weights), "threshold": threshold}), plan
-    )
-    return StillFinder(detector, config.search)
-
-
 def run_verifier(args: argparse.Namespace) -> int:
     """Search the pictures, cut the patches, train, write ``--out``; returns the exit status.
 
@@ -84,8 +68,8 @@ def run_verifier(args: argparse.Namespace) -> int:
     if not frames:
         msg = "no training pictures: pass --yolo DIR or --yolo-stretched DIR WxH (none left?)"
         raise DatasetError(msg)
-    weights = args.weights or MODELS / STILL_MODEL_NAME
-    finder = proposing_finder(weights, args.proposal_threshold)
+    weights = args.weights or MODELS_DIR / STILL_MODEL_NAME
+    finder = still_search(weights, args.proposal_threshold)
     began = time.perf_counter()
     pictures: list[LabelledPlaces] = []
     for frame in frames:
