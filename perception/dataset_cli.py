@@ -58,7 +58,8 @@ from stream.frame import BallTruth
 logger = logging.getLogger(__name__)
 
 
-def _parse_size(text: str) -> tuple[int, int]:
+def stretched_size(text: str) -> tuple[int, int]:
+    """``--yolo-stretched``'s ``WIDTHxHEIGHT`` as numbers, or an error naming the option."""
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError as exc:
@@ -97,20 +98,22 @@ def _export_frames(args: argparse.Namespace) -> Iterator[LabelledFrame]:
         yield from frames_from_tracknet(folder)
     found: list[tuple[str, LabelledFrame]] = []
     for folder in args.coco:
-        found += [(_prefix(folder), f) for f in frames_from_coco(folder, args.class_name)]
+        found += [(export_prefix(folder), f) for f in frames_from_coco(folder, args.class_name)]
     for folder in args.yolo:
-        found += [(_prefix(folder), f) for f in frames_from_yolo(folder, ids)]
+        found += [(export_prefix(folder), f) for f in frames_from_yolo(folder, ids)]
     for folder, size in args.yolo_stretched:
-        width, height = _parse_size(size)
+        width, height = stretched_size(size)
         frames = frames_from_yolo(Path(folder), ids)
-        found += [(_prefix(Path(folder)), unstretched_frame(f, width, height)) for f in frames]
+        found += [
+            (export_prefix(Path(folder)), unstretched_frame(f, width, height)) for f in frames
+        ]
     if args.frame_input is FrameInput.GREY_STACK:
         found = _stacked_in_frame_order(found)
     for prefix, frame in found:
         yield LabelledFrame(frame.image, frame.balls, f"{prefix}-{frame.group}", frame.frame_index)
 
 
-def _prefix(folder: Path) -> str:
+def export_prefix(folder: Path) -> str:
     """An export frame's group prefix: its set and split folder (``set-split``).
 
     Exports reuse clip names across their split folders; the prefix keeps a held-out

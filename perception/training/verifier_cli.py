@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from perception.dataset import DatasetError, LabelledFrame, frames_from_yolo
-from perception.dataset_cli import _parse_size, _prefix, still_search
+from perception.dataset_cli import export_prefix, still_search, stretched_size
 from perception.real_data import unstretched_frame
 from perception.training.verifier import (
     LabelledPlaces,
@@ -40,10 +40,10 @@ def training_pictures(args: argparse.Namespace) -> Iterator[LabelledFrame]:
     the folders in the order given.
     """
     folders: list[tuple[Path, tuple[int, int] | None]] = [(Path(f), None) for f in args.yolo]
-    folders += [(Path(folder), _parse_size(size)) for folder, size in args.yolo_stretched]
+    folders += [(Path(folder), stretched_size(size)) for folder, size in args.yolo_stretched]
     counted = dict.fromkeys((pattern for pattern, _ in args.thin), -1)
     for folder, size in folders:
-        prefix = _prefix(folder)
+        prefix = export_prefix(folder)
         for frame in frames_from_yolo(folder):
             group = f"{prefix}-{frame.group}"
             if any(fnmatch.fnmatchcase(group, pattern) for pattern in args.hold_out):
