@@ -253,6 +253,9 @@ def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--patch-px", type=int, default=32, help="patch side")
     parser.add_argument("--hard", type=int, default=20, help="surest wrong places per picture")
+    parser.add_argument(
+        "--deep", type=int, default=40, help="wrong places per picture from beyond the 50 surest"
+    )
     parser.add_argument("--epochs", type=int, default=30, help="full passes over the patches")
     parser.add_argument("--seed", type=int, default=0, help="sampling, weights, augmentation")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = default")

@@ -80,7 +80,11 @@ def run_verifier(args: argparse.Namespace) -> int:
             logger.info("searched %d of %d pictures", len(pictures), len(frames))
     searched = time.perf_counter() - began
     recipe = VerifierRecipe(
-        patch_px=args.patch_px, hard_per_picture=args.hard, epochs=args.epochs, seed=args.seed
+        patch_px=args.patch_px,
+        hard_per_picture=args.hard,
+        deep_per_picture=args.deep,
+        epochs=args.epochs,
+        seed=args.seed,
     )
     patches, labels = verifier_samples(pictures, recipe)
     verifier, losses = train_verifier(

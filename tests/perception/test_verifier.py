@@ -86,6 +86,42 @@ def test_samples_are_the_same_for_a_seed_and_put_balls_on_the_patch_centre() -> 
     assert (labels == 0).sum() == sum(len(p.places) - 1 for p in pictures) + 3 * 2
 
 
+def test_deep_negatives_come_from_beyond_the_surest_places() -> None:
+    image = np.zeros((40, 200, 3), np.uint8)
+    places = np.array([[10 + 10 * i, 20] for i in range(18)], np.float32)  # surest first
+    for index, (x, y) in enumerate(places.astype(int)):
+        image[y, x] = (index + 1, 0, 0)  # each place's centre pixel names it
+    picture = LabelledPlaces(image, np.zeros((0, 2), np.float32), places)
+    recipe = VerifierRecipe(
+        patch_px=8, hard_per_picture=3, deep_per_picture=4, deep_after=10, random_per_picture=0
+    )
+
+    patches, labels = verifier_samples([picture], recipe)
+
+    assert (labels == 0).all()
+    named = [int(p[4, 4, 0]) - 1 for p in patches]
+    assert named[:3] == [0, 1, 2]  # the surest three
+    deep = named[3:]
+    assert len(deep) == 4 == len(set(deep))
+    assert all(index >= 10 for index in deep)  # none of the 10 surest
+
+
+def test_many_places_are_looked_at_in_batches_with_the_same_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recipe = VerifierRecipe(patch_px=16, epochs=1, batch=32)
+    picture = court(2)
+    verifier, _ = train_verifier(*verifier_samples([picture], recipe), recipe)
+    places = np.concatenate([picture.balls, picture.places])
+    whole = verifier.probabilities(picture.image, places)
+
+    monkeypatch.setattr(PatchVerifier, "CHUNK", 2)
+    batched = verifier.probabilities(picture.image, places)
+
+    assert batched.shape == (len(places),)
+    assert batched == pytest.approx(whole, abs=1e-5)
+
+
 def test_training_lowers_the_loss_and_the_verifier_prefers_a_ball_to_a_line_end() -> None:
     recipe = VerifierRecipe(patch_px=16, epochs=12, batch=32, seed=0)
     patches, labels = verifier_samples([court(seed) for seed in range(24)], recipe)
