@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -59,10 +60,36 @@ def write_all(output: Output, results: list[FrameResult]) -> None:
         output.close()
 
 
-def read_video(path: Path) -> tuple[av.VideoStream, list[av.VideoFrame]]:
+@dataclass(frozen=True)
+class VideoFacts:
+    """A written video's stream, as read while its file was open.
+
+    PyAV 18.1.1 refuses a stream's attributes once its container is closed ("Container is
+    not open"); 18.1.0 answered. So the facts are copied out before closing.
+    """
+
+    codec: str
+    pix_fmt: str
+    average_rate: Fraction | None
+    time_base: Fraction | None
+    width: int
+    height: int
+
+
+def read_video(path: Path) -> tuple[VideoFacts, list[av.VideoFrame]]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        return stream, list(container.decode(stream))
+        frames = list(container.decode(stream))
+        codec = stream.codec_context
+        facts = VideoFacts(
+            codec.name,
+            str(codec.pix_fmt),
+            stream.average_rate,
+            stream.time_base,
+            codec.width,
+            codec.height,
+        )
+        return facts, frames
 
 
 # --- VideoFileOutput -------------------------------------------------------------------
@@ -75,8 +102,8 @@ def test_video_keeps_frame_count_timestamps_and_ntsc_rate(tmp_path: Path) -> Non
 
     stream, frames = read_video(path)
     assert len(frames) == 30
-    assert stream.codec_context.name == "h264"
-    assert stream.codec_context.pix_fmt == "yuv420p"
+    assert stream.codec == "h264"
+    assert stream.pix_fmt == "yuv420p"
     assert stream.average_rate == NTSC
     expected_s = [i * 1001 / 30000 for i in range(30)]
     tick_s = float(stream.time_base or 0)
@@ -223,7 +250,7 @@ def test_odd_sized_frames_are_padded_to_even(tmp_path: Path) -> None:
     write_all(VideoFileOutput(path, fps=30.0), [make_result(i, size=(65, 49)) for i in range(3)])
 
     stream, frames = read_video(path)
-    assert (stream.codec_context.width, stream.codec_context.height) == (66, 50)
+    assert (stream.width, stream.height) == (66, 50)
     assert len(frames) == 3
 
 
