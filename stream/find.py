@@ -35,9 +35,9 @@ def add_find_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--verifier", default="auto", metavar="auto|none|FILE",
-        help="look again at each picture's surest places with a patch verifier: the bundled "
-        "one beside the bundled still model (auto, default), none, or a file from "
-        "`ballwatch verifier`",
+        help="look again at every place the search found with a patch verifier: the "
+        "bundled one beside the bundled still model (auto, default), none, or a file "
+        "from `ballwatch verifier`",
     )  # fmt: skip
     add_model_options(parser)
     parser.add_argument(
