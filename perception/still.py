@@ -169,8 +169,8 @@ def with_verifier(
     """The detector settings and the second look of a search with ``verifier``.
 
     The detector proposes places down to :data:`PROPOSAL_THRESHOLD` (the verifier looks at
-    the surest of them), and its own ``threshold`` decides whether the answer is reported
-    (``Verification.answer_score``).
+    them all, ``Verification.top``), and its own ``threshold`` decides whether the answer is
+    reported (``Verification.answer_score``).
     """
     proposals = min(detector.threshold, PROPOSAL_THRESHOLD)
     check = Verification(verifier, answer_score=detector.threshold, source=source)

@@ -2,9 +2,9 @@
 
 The still model searches every training picture as ``ballwatch find`` does (three views,
 places proposed down to ``--proposal-threshold``), and the verifier learns its places: the
-labelled balls against the model's surest places away from them
-(:mod:`perception.training.verifier`). ``--hold-out`` keeps groups out, as for ``ballwatch
-dataset``; a picture's group is ``<set>-<split>-<clip>``.
+labelled balls against the model's surest places away from them and some of its less sure
+ones (``--hard``, ``--deep``; :mod:`perception.training.verifier`). ``--hold-out`` keeps
+groups out, as for ``ballwatch dataset``; a picture's group is ``<set>-<split>-<clip>``.
 """
 
 from __future__ import annotations
