@@ -284,6 +284,16 @@ LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     # one frame (33 ms at 30 fps) of smoothing instead of two
     "tracker": {"lag_frames": 1},
 }
+# What a live run on CUDA takes instead (unless set): a detector call there costs a few ms,
+# not the CPU's 19-45 ms, so nothing is dropped for calling it on every tracked frame, and
+# the gate's blobs (median 2.65 px off the ball, the detector's crops 2.07) need not stand
+# in for it. bench.live_sim with the float model standing in for FP16 (6 and 12 ms a
+# 128 px crop, every frame processed either way), detect_every 2 -> 1: badminton
+# train_00001 F1 at 4 px 0.618 -> 0.655, held-out part 0.603 -> 0.694; synth seeds 515151 /
+# 626262 / 737373 (300 frames, the synthetic model) 0.895 / 0.911 / 0.921 -> 0.895 / 0.935 /
+# 0.946 (the ball within 4 px on visible frames 0.830 / 0.869 / 0.911 -> 0.830 / 0.886 / 0.928).
+# No GPU was lent to measure it on one: bench/gpu_check.sh runs the live bench there.
+LIVE_CUDA_DEFAULTS: dict[str, dict[str, Any]] = {"search": {"detect_every": 1}}
 # Not in LIVE_DEFAULTS: detector.threads and stream.decode_threads stay 0 (the libraries'
 # choice). bench/live_threads.py, 1/2 detector threads x 1/FFmpeg's decoder threads, two runs
 # each: 273-288 of 317 frames processed and e2e p95 122-141 ms for all four; decoding a 720p
@@ -295,7 +305,7 @@ def _unset(section: BaseModel, values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if name not in section.model_fields_set}
 
 
-def for_live(config: AppConfig) -> AppConfig:
+def for_live(config: AppConfig, device: str = "cpu") -> AppConfig:
     """The config a live source or a real-time replay runs with, whatever the preset says.
 
     The one decision point for live runs: queues keep the newest frame (``latest``), the
@@ -304,14 +314,19 @@ def for_live(config: AppConfig) -> AppConfig:
     would let a slow detector fall further and further behind the source (the spiral of
     issue 12: 0.43 fps, 9 s old frames); so no flag can bring them back on a live run.
     Fields in :data:`LIVE_DEFAULTS` take their live values unless the preset or ``--set``
-    gave them, so ``--realtime`` with any preset runs like ``--config live``.
+    gave them, so ``--realtime`` with any preset runs like ``--config live``. On ``device``
+    ``cuda`` the fields of :data:`LIVE_CUDA_DEFAULTS` take theirs instead (a detector call
+    there costs a few ms, not tens).
     """
     if config.stream.queue_policy == "block":
         logger.warning(
             "a live or real-time run drops the oldest frames: queue policy block ignored"
         )
     search = config.search
-    updates: dict[str, Any] = _unset(search, LIVE_DEFAULTS["search"])
+    live_search = LIVE_DEFAULTS["search"]
+    if device == "cuda":
+        live_search = {**live_search, **LIVE_CUDA_DEFAULTS["search"]}
+    updates: dict[str, Any] = _unset(search, live_search)
     if search.live_tiles_per_frame == 0:
         updates["live_tiles_per_frame"] = LIVE_TILES_PER_FRAME
     motion = _unset(search.motion, LIVE_DEFAULTS["motion"])

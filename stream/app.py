@@ -77,10 +77,10 @@ def is_live_run(config: AppConfig, kind: SourceKind) -> bool:
     return kind.is_live or config.stream.realtime
 
 
-def settle_config(config: AppConfig, kind: SourceKind) -> AppConfig:
-    """The config this run goes with: a live run's (:func:`is_live_run`) or a replay's."""
+def settle_config(config: AppConfig, kind: SourceKind, device: str = "cpu") -> AppConfig:
+    """The config this run goes with: a live run's on ``device``, or a replay's."""
     if is_live_run(config, kind):
-        return for_live(config)
+        return for_live(config, device)
     return for_replay(config, is_real=kind is not SourceKind.SYNTH)
 
 
@@ -433,7 +433,7 @@ def run(
     resources = _Resources()
     try:
         kind = source_kind(config)
-        config = settle_config(config, kind)
+        config = settle_config(config, kind, plan.device)
         if control is None:
             control = PlaybackControl(
                 can_pause=not kind.is_live, hud_visible=config.overlay.show_hud

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from configs.app_config import LIVE_DEFAULTS, for_live, for_replay, load_config, preset_path
+from stream.app import settle_config
+from stream.source import SourceKind
 
 SOURCE = {"source": "synth:?seed=1&frames=10"}
 
@@ -43,6 +45,21 @@ def test_what_the_user_set_is_kept_except_what_would_spiral() -> None:
     assert config.search.motion.max_candidates == 2  # not set: the live value
     assert config.tracker.lag_frames == 2
     assert config.rest_look.enabled is True
+
+
+def test_a_live_run_on_cuda_calls_the_detector_on_every_tracked_frame() -> None:
+    """A detector call costs a few ms there: the gate's blobs need not stand in for it."""
+    camera = {"source": "rtsp://127.0.0.1:8554/court"}
+    on_gpu = settle_config(load_config(preset_path("live"), camera), SourceKind.NETWORK, "cuda")
+    on_cpu = settle_config(load_config(preset_path("live"), camera), SourceKind.NETWORK, "cpu")
+    assert (on_gpu.search.detect_every, on_cpu.search.detect_every) == (1, 2)
+    # the rest of a live run is the same on both: newest frame wins, two gate crops
+    assert on_gpu.stream.queue_policy == on_cpu.stream.queue_policy == "latest"
+    assert on_gpu.search.motion == on_cpu.search.motion
+    assert on_gpu.tracker == on_cpu.tracker
+    told = {**camera, "search.detect_every": 3}
+    kept = settle_config(load_config(preset_path("live"), told), SourceKind.NETWORK, "cuda")
+    assert kept.search.detect_every == 3  # what the user set stands on any device
 
 
 def test_a_replay_keeps_the_detector_on_every_frame_and_no_gate() -> None:
