@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from configs.app_config import AppConfig
 from perception.detections import Detections
-from perception.detector import Precision
+from tests.fakes import CpuFakeDetector
 
 
 def ball_position(index: int, size: tuple[int, int]) -> tuple[int, int]:
@@ -57,24 +57,12 @@ def _share_near(image: NDArray[np.uint8], level: int) -> float:
     return float(np.mean(np.abs(image.astype(np.int16) - level) < 12))
 
 
-class BrightSpotDetector:
+class BrightSpotDetector(CpuFakeDetector):
     """Boxes the bright pixels of each image (the ball of :func:`write_ball_clip`)."""
 
     def __init__(self, resolution: int = 384, *, delay_s: float = 0.0) -> None:
-        self._resolution = resolution
+        super().__init__(resolution)
         self._delay_s = delay_s
-
-    @property
-    def resolution(self) -> int:
-        return self._resolution
-
-    @property
-    def precision(self) -> Precision:
-        return Precision.FP32
-
-    @property
-    def device(self) -> str:
-        return "cpu"
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
         if self._delay_s:
@@ -88,9 +76,6 @@ class BrightSpotDetector:
             box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
             results.append(Detections.from_lists([box], [0.9]))
         return results
-
-    def warm_up(self) -> None:
-        return None
 
 
 class CrashingDetector(BrightSpotDetector):

@@ -104,23 +104,12 @@ class FakeFrameSource:
         self.closed = True
 
 
-class FakeDetector:
-    """A detector that finds a 6 px box at a fixed place in every crop, after ``delay_s``."""
+class CpuFakeDetector:
+    """What every fake detector shares: a CPU, a fixed input side, FP32 unless told."""
 
-    def __init__(
-        self,
-        resolution: int = 64,
-        *,
-        delay_s: float = 0.0,
-        box: tuple[float, float, float, float] | None = (29.0, 21.0, 35.0, 27.0),
-        precision: Precision = Precision.FP32,
-    ) -> None:
+    def __init__(self, resolution: int, precision: Precision = Precision.FP32) -> None:
         self._resolution = resolution
-        self._delay_s = delay_s
-        self._box = box
         self._precision = precision
-        self.calls: list[int] = []
-        self.warmed_up = False
 
     @property
     def resolution(self) -> int:
@@ -133,6 +122,27 @@ class FakeDetector:
     @property
     def device(self) -> str:
         return "cpu"
+
+    def warm_up(self) -> None:
+        return None
+
+
+class FakeDetector(CpuFakeDetector):
+    """A detector that finds a 6 px box at a fixed place in every crop, after ``delay_s``."""
+
+    def __init__(
+        self,
+        resolution: int = 64,
+        *,
+        delay_s: float = 0.0,
+        box: tuple[float, float, float, float] | None = (29.0, 21.0, 35.0, 27.0),
+        precision: Precision = Precision.FP32,
+    ) -> None:
+        super().__init__(resolution, precision)
+        self._delay_s = delay_s
+        self._box = box
+        self.calls: list[int] = []
+        self.warmed_up = False
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
         self.calls.append(len(images))
@@ -218,25 +228,13 @@ class FakePerception:
         return []
 
 
-class WhiteBoxDetector:
+class WhiteBoxDetector(CpuFakeDetector):
     """Boxes the white pixels of each image; records the image sizes it was given."""
 
     def __init__(self, resolution: int = 384, native_sizes: Sequence[int] = ()) -> None:
-        self._resolution = resolution
+        super().__init__(resolution)
         self._native_sizes = set(native_sizes)
         self.calls: list[list[int]] = []
-
-    @property
-    def resolution(self) -> int:
-        return self._resolution
-
-    @property
-    def precision(self) -> Precision:
-        return Precision.FP32
-
-    @property
-    def device(self) -> str:
-        return "cpu"
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
         self.calls.append([image.shape[0] for image in images])
@@ -249,9 +247,6 @@ class WhiteBoxDetector:
             box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
             results.append(Detections.from_lists([box], [0.8]))
         return results
-
-    def warm_up(self) -> None:
-        return None
 
 
 class VariableSizeDetector(WhiteBoxDetector):

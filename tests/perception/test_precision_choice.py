@@ -13,6 +13,7 @@ from perception.detections import Detections
 from perception.detector import Detector, Precision
 from perception.precision import HardwareProbe, PrecisionPlan
 from perception.precision_choice import allowed_precisions, choose_by_timing
+from tests.fakes import CpuFakeDetector
 
 AVX2 = HardwareProbe(has_cuda=False, has_cuda_bf16=False, has_amx=False, has_avx512_bf16=False)
 AMX = HardwareProbe(has_cuda=False, has_cuda_bf16=False, has_amx=True, has_avx512_bf16=True)
@@ -28,34 +29,19 @@ class FakeClock:
         return self.now_ns
 
 
-class TimedDetector:
+class TimedDetector(CpuFakeDetector):
     """Takes a fixed number of (fake) milliseconds per crop."""
 
     def __init__(self, precision: Precision, ms_per_crop: float, clock: FakeClock) -> None:
-        self._precision = precision
+        super().__init__(128, precision)
         self._ms = ms_per_crop
         self._clock = clock
         self.crops = 0
-
-    @property
-    def resolution(self) -> int:
-        return 128
-
-    @property
-    def precision(self) -> Precision:
-        return self._precision
-
-    @property
-    def device(self) -> str:
-        return "cpu"
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
         self.crops += len(images)
         self._clock.now_ns += round(self._ms * 1e6 * len(images))
         return [Detections.empty() for _ in images]
-
-    def warm_up(self) -> None:
-        return None
 
 
 def _choose(ms: dict[Precision, float], plans: list[PrecisionPlan]) -> tuple[str, Detector]:
