@@ -41,4 +41,7 @@ if [ -d "$R/badminton_bwf" ]; then
     --init perception/models/ball-nano-real.safetensors --out /tmp/real-run --device cuda --amp \
     --steps 300 --threads 4 2>&1 | grep -E "step (100|200|300) |held-out"
   timeout 90 python3 bench/real.py --root "$R" --held-out-only --no-synth --device cuda
+  echo "== issue 12: the rally at real pace on CUDA: (c) replay, (d) live (detector every frame) =="
+  timeout 120 python3 -m bench.live --clip $R/badminton_bwf/train_00001.mp4 --arms c d \
+    --set detector.device=cuda 2>&1 | tail -4
 fi
