@@ -322,21 +322,24 @@ def for_live(config: AppConfig, device: str = "cpu") -> AppConfig:
         logger.warning(
             "a live or real-time run drops the oldest frames: queue policy block ignored"
         )
-    search = config.search
-    live_search = LIVE_DEFAULTS["search"]
+    defaults = LIVE_DEFAULTS
     if device == "cuda":
-        live_search = {**live_search, **LIVE_CUDA_DEFAULTS["search"]}
-    updates: dict[str, Any] = _unset(search, live_search)
+        defaults = {
+            section: {**values, **LIVE_CUDA_DEFAULTS.get(section, {})}
+            for section, values in LIVE_DEFAULTS.items()
+        }
+    search = config.search
+    updates: dict[str, Any] = _unset(search, defaults["search"])
     if search.live_tiles_per_frame == 0:
         updates["live_tiles_per_frame"] = LIVE_TILES_PER_FRAME
-    motion = _unset(search.motion, LIVE_DEFAULTS["motion"])
+    motion = _unset(search.motion, defaults["motion"])
     if search.motion.enabled is None:
         motion["enabled"] = True
     updates["motion"] = search.motion.model_copy(update=motion)
     stream = config.stream.model_copy(
-        update={"queue_policy": "latest", **_unset(config.stream, LIVE_DEFAULTS["stream"])}
+        update={"queue_policy": "latest", **_unset(config.stream, defaults["stream"])}
     )
-    tracker = config.tracker.model_copy(update=_unset(config.tracker, LIVE_DEFAULTS["tracker"]))
+    tracker = config.tracker.model_copy(update=_unset(config.tracker, defaults["tracker"]))
     rest_look = config.rest_look
     if rest_look.enabled is None:
         # off live unless asked for: even as the still model's INT8 twin (22 ms a crop) it
