@@ -100,13 +100,13 @@ def test_video_keeps_frame_count_timestamps_and_ntsc_rate(tmp_path: Path) -> Non
 
     write_all(VideoFileOutput(path, fps=30000 / 1001), [make_result(i) for i in range(30)])
 
-    stream, frames = read_video(path)
+    facts, frames = read_video(path)
     assert len(frames) == 30
-    assert stream.codec == "h264"
-    assert stream.pix_fmt == "yuv420p"
-    assert stream.average_rate == NTSC
+    assert facts.codec == "h264"
+    assert facts.pix_fmt == "yuv420p"
+    assert facts.average_rate == NTSC
     expected_s = [i * 1001 / 30000 for i in range(30)]
-    tick_s = float(stream.time_base or 0)
+    tick_s = float(facts.time_base or 0)
     assert all(
         abs(float(f.time or 0) - t) <= tick_s for f, t in zip(frames, expected_s, strict=True)
     )
@@ -249,8 +249,8 @@ def test_odd_sized_frames_are_padded_to_even(tmp_path: Path) -> None:
 
     write_all(VideoFileOutput(path, fps=30.0), [make_result(i, size=(65, 49)) for i in range(3)])
 
-    stream, frames = read_video(path)
-    assert (stream.width, stream.height) == (66, 50)
+    facts, frames = read_video(path)
+    assert (facts.width, facts.height) == (66, 50)
     assert len(frames) == 3
 
 
