@@ -5,7 +5,7 @@ the machine is at that instant, and around a track's start one dropped frame cha
 rest of the rally: on the badminton rally two runs of the same code differed by up to 0.14
 in F1. That spread hid effects of 0.1 (issue 12, 2026-12-06). This bench runs the same
 perception path (:class:`~perception.search_and_track.SearchAndTrack`, the live config from
-:func:`~configs.app_config.for_live`, the INT8 QAT twin a live run on a CPU picks) frame
+:func:`~stream.app.settle_config`, the INT8 QAT twin a live run on a CPU picks) frame
 by frame, but the time each frame takes is a cost model, not the wall clock: frames arrive
 at the source's pace, a frame waiting while the worker is busy is replaced by a newer one
 (the live queue: newest wins, ``stream.frame_queue_size`` deep), and the worker is busy for
@@ -40,7 +40,7 @@ import numpy as np
 
 from bench.live import processed_recall, scored
 from bench.real import clip_frames
-from configs.app_config import AppConfig, for_live, load_config, parse_override, preset_path
+from configs.app_config import AppConfig, load_config, parse_override, preset_path
 from perception.evaluate import EvalReport, TrackCollector, evaluate_outputs, write_rows
 from perception.int8_detector import Int8Detector
 from perception.labels import read_labels
@@ -49,8 +49,9 @@ from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.tracker import TrackerPrediction, TrackPoint
 from perception.weights import choose_weights
-from stream.app import auto_int8_artifact, build_rest_look
+from stream.app import auto_int8_artifact, build_rest_look, settle_config
 from stream.frame import BallTruth, Frame
+from stream.source import SourceKind
 from stream.synth import SynthMatch, parse_synth_uri
 
 CLIP = Path(__file__).resolve().parents[2] / "shared/data/real/badminton_bwf/train_00001.mp4"
@@ -210,14 +211,21 @@ def clip_and_truths(clip: str) -> tuple[list[Frame], list[BallTruth], str]:
     return frames, read_labels(video.with_suffix(".csv"), width, height), "file"
 
 
-def arm_config(preset: str, arm: str, clip: str) -> AppConfig:
-    """The live config of one arm: the preset, the arm's ``field=value`` list, live rules."""
+def arm_config(preset: str, arm: str, clip: str, artifact: Path | None = None) -> AppConfig:
+    """The live config of one arm: the preset, the arm's ``field=value`` list, live rules.
+
+    Settled as a live run on a CPU settles it (``stream.app.settle_config``), running the
+    INT8 twin ``artifact`` (None: the one the run would take).
+    """
     overrides: dict[str, Any] = {"source": clip, "stream.realtime": True}
+    if artifact is not None:
+        overrides["detector.int8_artifact"] = str(artifact)
     if arm != "default":
         for text in arm.split(","):
             key, value = parse_override(text)
             overrides[key] = value
-    return for_live(load_config(preset_path(preset), overrides))
+    kind = SourceKind.SYNTH if clip.startswith("synth:") else SourceKind.FILE
+    return settle_config(load_config(preset_path(preset), overrides), kind, "cpu")
 
 
 def format_rows(arms: Sequence[SimArm]) -> str:
@@ -284,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arms = []
     for artifact in artifacts:
         for name in args.arms:
-            config = arm_config(args.preset, name, args.clip)
+            config = arm_config(args.preset, name, args.clip, artifact)
             detector = Int8Detector.load(artifact, threshold=config.detector.threshold)
             label = name if len(artifacts) == 1 else f"{artifact.parent.name}/{name}"
             arms.append(simulate(label, config, detector, clip, cost))

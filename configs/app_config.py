@@ -284,8 +284,9 @@ LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     # one frame (33 ms at 30 fps) of smoothing instead of two
     "tracker": {"lag_frames": 1},
 }
-# What a live run on CUDA takes instead (unless set): a detector call there costs a few ms,
-# not the CPU's 19-45 ms, so nothing is dropped for calling it on every tracked frame, and
+# What a live run takes instead (unless set) where a detector call on every tracked frame
+# pays: on CUDA, and on a CPU whose INT8 twin answers as its float model does.
+# On CUDA a call costs a few ms, not the CPU's 19-45 ms, so nothing is dropped for it, and
 # the gate's blobs (median 2.65 px off the ball, the detector's crops 2.07) need not stand
 # in for it. bench.live_sim with the float model standing in for FP16 (6 and 12 ms a
 # 128 px crop, every frame processed either way), detect_every 2 -> 1: badminton
@@ -293,7 +294,18 @@ LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
 # 626262 / 737373 (300 frames, the synthetic model) 0.895 / 0.911 / 0.921 -> 0.895 / 0.935 /
 # 0.946 (the ball within 4 px on visible frames 0.830 / 0.869 / 0.911 -> 0.830 / 0.886 / 0.928).
 # No GPU was lent to measure it on one: bench/gpu_check.sh runs the live bench there.
-LIVE_CUDA_DEFAULTS: dict[str, dict[str, Any]] = {"search": {"detect_every": 1}}
+# On a CPU it depends on the twin, not on the cost (2026-12-08, bench.live_sim at this
+# CPU's cost, 18.9 ms a crop, the ball within 4 px on processed visible frames, 2 -> 1):
+# the synthetic model's twin (held-out crops F1 0.939, its float model 0.937) on synth
+# seeds 515151 / 626262 / 737373 / 242424 / 929292 / 246802 0.878 / 0.867 / 0.844 / 0.890 /
+# 0.898 / 0.872 -> 0.873 / 0.901 / 0.908 / 0.898 / 0.906 / 0.881 (mean 0.875 -> 0.895,
+# 273-295 of 300 processed). The real model's twin (0.503 against 0.596) takes wrong things
+# on crops where the gate's blob is right: F1 at 4 px train_00001 frames 0-219 0.456 ->
+# 0.374, held out 0.610 -> 0.581, train_00008 0.562 -> 0.483; over six twins of the real
+# model (the shipped one, three more of its recipe, two distilled; 0.497-0.536 on the crops),
+# mean F1 on frames 0-219 and train_00008 0.433 -> 0.423, held out 0.571 -> 0.543. Which
+# twin is exact enough: stream/app.py, live_twin_is_exact.
+LIVE_EVERY_FRAME_DEFAULTS: dict[str, dict[str, Any]] = {"search": {"detect_every": 1}}
 # Not in LIVE_DEFAULTS: detector.threads and stream.decode_threads stay 0 (the libraries'
 # choice). bench/live_threads.py, 1/2 detector threads x 1/FFmpeg's decoder threads, two runs
 # each: 273-288 of 317 frames processed and e2e p95 122-141 ms for all four; decoding a 720p
@@ -305,7 +317,7 @@ def _unset(section: BaseModel, values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if name not in section.model_fields_set}
 
 
-def for_live(config: AppConfig, device: str = "cpu") -> AppConfig:
+def for_live(config: AppConfig, device: str = "cpu", *, exact_twin: bool = False) -> AppConfig:
     """The config a live source or a real-time replay runs with, whatever the preset says.
 
     The one decision point for live runs: queues keep the newest frame (``latest``), the
@@ -315,17 +327,18 @@ def for_live(config: AppConfig, device: str = "cpu") -> AppConfig:
     issue 12: 0.43 fps, 9 s old frames); so no flag can bring them back on a live run.
     Fields in :data:`LIVE_DEFAULTS` take their live values unless the preset or ``--set``
     gave them, so ``--realtime`` with any preset runs like ``--config live``. On ``device``
-    ``cuda`` the fields of :data:`LIVE_CUDA_DEFAULTS` take theirs instead (a detector call
-    there costs a few ms, not tens).
+    ``cuda`` (a detector call there costs a few ms, not tens), and on a CPU whose INT8 twin
+    answers as its float model does (``exact_twin``: there the gate's blobs are no better
+    than its crops), the fields of :data:`LIVE_EVERY_FRAME_DEFAULTS` take theirs instead.
     """
     if config.stream.queue_policy == "block":
         logger.warning(
             "a live or real-time run drops the oldest frames: queue policy block ignored"
         )
     defaults = LIVE_DEFAULTS
-    if device == "cuda":
+    if device == "cuda" or exact_twin:
         defaults = {
-            section: {**values, **LIVE_CUDA_DEFAULTS.get(section, {})}
+            section: {**values, **LIVE_EVERY_FRAME_DEFAULTS.get(section, {})}
             for section, values in LIVE_DEFAULTS.items()
         }
     search = config.search

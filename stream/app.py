@@ -18,10 +18,12 @@ from overlays.web import WebView
 from overlays.window import WhenVisible, Window
 from perception.at_rest import RestLook
 from perception.detector import Detector, Precision
+from perception.errors import PrecisionError
 from perception.int8_cache import existing_artifact
 from perception.int8_switch import build_int8_builder, build_int8_switch, load_int8_detector
 from perception.precision import DeviceKind, HardwareProbe, PrecisionPlan, resolve_precision
 from perception.precision_choice import allowed_precisions, choose_by_timing
+from perception.qat import read_sidecar
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.still import VIEWS, StillFinder, with_verifier
@@ -80,8 +82,40 @@ def is_live_run(config: AppConfig, kind: SourceKind) -> bool:
 def settle_config(config: AppConfig, kind: SourceKind, device: str = "cpu") -> AppConfig:
     """The config this run goes with: a live run's on ``device``, or a replay's."""
     if is_live_run(config, kind):
-        return for_live(config, device)
+        exact_twin = device == "cpu" and live_twin_is_exact(config, kind)
+        return for_live(config, device, exact_twin=exact_twin)
     return for_replay(config, is_real=kind is not SourceKind.SYNTH)
+
+
+# how far under its float model's F1 a twin may score on held-out crops and still count as
+# answering as it does: the synthetic model's twin is +0.002, the real model's -0.093 (and
+# -0.06 to -0.10 for five more twins of it); one crop of ~150-200 moves F1 by ~0.005
+EXACT_TWIN_F1 = 0.02
+
+
+def live_twin_is_exact(config: AppConfig, kind: SourceKind) -> bool:
+    """Whether a live run on a CPU runs an INT8 twin that answers as its float model does.
+
+    The twin is the one a live run on a CPU takes with ``--precision auto`` or ``int8``
+    (:func:`auto_int8_artifact`: the configured one, else the one shipped beside the
+    weights or cached), and it answers as its float model does when its sidecar says it
+    scored within :data:`EXACT_TWIN_F1` of it on the QAT job's held-out crops. Then the
+    motion gate's blobs are no better than its crops and the live run calls it on every
+    tracked frame (``configs.app_config.LIVE_EVERY_FRAME_DEFAULTS`` has the figures).
+    False without a twin or held-out scores, or with a sidecar that cannot be read (the
+    detector's build says why).
+    """
+    if config.detector.precision not in {"auto", "int8"}:
+        return False
+    weights = choose_weights(config.detector.weights, kind.value).path
+    artifact = auto_int8_artifact(config.detector.int8_artifact, weights, is_live=True)
+    if artifact is None:
+        return False
+    try:
+        change = read_sidecar(artifact).held_out_f1_change
+    except PrecisionError:
+        return False
+    return change is not None and change >= -EXACT_TWIN_F1
 
 
 def queue_settings(config: AppConfig, kind: SourceKind) -> QueueSettings:

@@ -53,6 +53,20 @@ class Int8Sidecar:
         """The sidecar's text."""
         return json.dumps(asdict(self), indent=2)
 
+    @property
+    def held_out_f1_change(self) -> float | None:
+        """The INT8 model's F1 minus its float source's on the QAT job's held-out crops.
+
+        None where the job scored no held-out crops (or an older sidecar says nothing).
+        """
+        scores = self.training.get("held_out")
+        if not isinstance(scores, dict):
+            return None
+        try:
+            return float(scores["int8"]["f1"]) - float(scores["float"]["f1"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
 
 def sidecar_path(artifact: Path) -> Path:
     """Where the sidecar of ``artifact`` lives: ``model.onnx`` -> ``model.onnx.json``."""

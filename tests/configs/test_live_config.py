@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from configs.app_config import LIVE_DEFAULTS, for_live, for_replay, load_config, preset_path
-from stream.app import settle_config
+from perception.qat import Int8Sidecar, write_sidecar
+from stream.app import live_twin_is_exact, settle_config
 from stream.source import SourceKind
 
 SOURCE = {"source": "synth:?seed=1&frames=10"}
@@ -60,6 +63,46 @@ def test_a_live_run_on_cuda_calls_the_detector_on_every_tracked_frame() -> None:
     told = {**camera, "search.detect_every": 3}
     kept = settle_config(load_config(preset_path("live"), told), SourceKind.NETWORK, "cuda")
     assert kept.search.detect_every == 3  # what the user set stands on any device
+
+
+def _twin(folder: Path, int8_f1: float, float_f1: float = 0.937) -> Path:
+    """An INT8 artifact's sidecar whose QAT job scored these F1s on its held-out crops."""
+    artifact = folder / f"ball-{int8_f1}.int8-qat.onnx"
+    scores = {"crops": 200, "float": {"f1": float_f1}, "int8": {"f1": int8_f1}}
+    write_sidecar(artifact, Int8Sidecar(128, 0, training={"held_out": scores}))
+    return artifact
+
+
+@pytest.mark.parametrize(("int8_f1", "detect_every"), [(0.939, 1), (0.925, 1), (0.900, 2)])
+def test_a_live_cpu_run_calls_the_detector_every_frame_only_when_its_twin_is_exact(
+    tmp_path: Path, int8_f1: float, detect_every: int
+) -> None:
+    """Where the INT8 twin scores as its float model, the gate's blobs are no better."""
+    camera = {"source": "rtsp://127.0.0.1:8554/court"}
+    told = {**camera, "detector.int8_artifact": str(_twin(tmp_path, int8_f1))}
+    config = settle_config(load_config(preset_path("live"), told), SourceKind.NETWORK, "cpu")
+    assert config.search.detect_every == detect_every
+    in_float = {**told, "detector.precision": "fp32"}  # no twin runs: every call is dear
+    floats = settle_config(load_config(preset_path("live"), in_float), SourceKind.NETWORK, "cpu")
+    assert floats.search.detect_every == 2
+    kept = {**told, "search.detect_every": 3}
+    assert (
+        settle_config(
+            load_config(preset_path("live"), kept), SourceKind.NETWORK, "cpu"
+        ).search.detect_every
+        == 3
+    )
+
+
+def test_the_shipped_twins_say_which_live_run_calls_the_detector_every_frame() -> None:
+    """The synthetic model's twin scores as its float model; the real model's does not."""
+    paced = {**SOURCE, "stream.realtime": True}
+    synth = settle_config(load_config(preset_path("live"), paced), SourceKind.SYNTH, "cpu")
+    assert synth.stream.queue_policy == "latest"  # a live run, not a replay
+    camera = load_config(preset_path("live"), {"source": "rtsp://127.0.0.1:8554/court"})
+    real = settle_config(camera, SourceKind.NETWORK, "cpu")
+    assert (synth.search.detect_every, real.search.detect_every) == (1, 2)
+    assert live_twin_is_exact(camera, SourceKind.NETWORK) is False
 
 
 def test_a_replay_keeps_the_detector_on_every_frame_and_no_gate() -> None:
