@@ -73,25 +73,23 @@ def _twin(folder: Path, int8_f1: float, float_f1: float = 0.937) -> Path:
     return artifact
 
 
+def _live_on_cpu(overrides: dict[str, object]) -> int:
+    """``search.detect_every`` of a live run on a camera, on a CPU, with ``overrides``."""
+    config = load_config(
+        preset_path("live"), {"source": "rtsp://127.0.0.1:8554/court", **overrides}
+    )
+    return settle_config(config, SourceKind.NETWORK, "cpu").search.detect_every
+
+
 @pytest.mark.parametrize(("int8_f1", "detect_every"), [(0.939, 1), (0.925, 1), (0.900, 2)])
 def test_a_live_cpu_run_calls_the_detector_every_frame_only_when_its_twin_is_exact(
     tmp_path: Path, int8_f1: float, detect_every: int
 ) -> None:
     """Where the INT8 twin scores as its float model, the gate's blobs are no better."""
-    camera = {"source": "rtsp://127.0.0.1:8554/court"}
-    told = {**camera, "detector.int8_artifact": str(_twin(tmp_path, int8_f1))}
-    config = settle_config(load_config(preset_path("live"), told), SourceKind.NETWORK, "cpu")
-    assert config.search.detect_every == detect_every
-    in_float = {**told, "detector.precision": "fp32"}  # no twin runs: every call is dear
-    floats = settle_config(load_config(preset_path("live"), in_float), SourceKind.NETWORK, "cpu")
-    assert floats.search.detect_every == 2
-    kept = {**told, "search.detect_every": 3}
-    assert (
-        settle_config(
-            load_config(preset_path("live"), kept), SourceKind.NETWORK, "cpu"
-        ).search.detect_every
-        == 3
-    )
+    twin = {"detector.int8_artifact": str(_twin(tmp_path, int8_f1))}
+    assert _live_on_cpu(twin) == detect_every
+    assert _live_on_cpu({**twin, "detector.precision": "fp32"}) == 2  # float: every call dear
+    assert _live_on_cpu({**twin, "search.detect_every": 3}) == 3  # what the user set stands
 
 
 def test_the_shipped_twins_say_which_live_run_calls_the_detector_every_frame() -> None:
