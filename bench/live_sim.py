@@ -49,9 +49,8 @@ from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
 from perception.tracker import TrackerPrediction, TrackPoint
 from perception.weights import choose_weights
-from stream.app import auto_int8_artifact, build_rest_look, settle_config
+from stream.app import auto_int8_artifact, build_rest_look, settle_config, source_kind
 from stream.frame import BallTruth, Frame
-from stream.source import SourceKind
 from stream.synth import SynthMatch, parse_synth_uri
 
 CLIP = Path(__file__).resolve().parents[2] / "shared/data/real/badminton_bwf/train_00001.mp4"
@@ -224,8 +223,8 @@ def arm_config(preset: str, arm: str, clip: str, artifact: Path | None = None) -
         for text in arm.split(","):
             key, value = parse_override(text)
             overrides[key] = value
-    kind = SourceKind.SYNTH if clip.startswith("synth:") else SourceKind.FILE
-    return settle_config(load_config(preset_path(preset), overrides), kind, "cpu")
+    config = load_config(preset_path(preset), overrides)
+    return settle_config(config, source_kind(config), "cpu")
 
 
 def format_rows(arms: Sequence[SimArm]) -> str:
