@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from perception.options import FrameInput, ModelSize, QatSettings
 from perception.qat.crops import crop_batches, held_out_crops, score_graph
 from perception.qat.distill import distilled, frozen_teacher, with_teacher
 from perception.qat.pt2e import (
+    FLOAT_MODULE_KEYS,
     FineTuneReport,
     LossFn,
     QatError,
@@ -131,7 +132,12 @@ class QatResult:
 
 
 def qat_convert(
-    detector: Any, data: str, settings: QatSettings, reduce_range: bool | None = None
+    detector: Any,
+    data: str,
+    settings: QatSettings,
+    reduce_range: bool | None = None,
+    *,
+    float_keys: Sequence[str] = FLOAT_MODULE_KEYS,
 ) -> QatResult:
     """Prepare, fine-tune and convert a copy of an RF-DETR detector's network (FP32, CPU).
 
@@ -140,13 +146,15 @@ def qat_convert(
         data: a COCO folder or ``synth:`` URI with crops at the detector's resolution.
         settings: fine-tuning settings.
         reduce_range: None decides from the CPU.
+        float_keys: modules whose name holds one of these stay float (``bench.qat_float``
+            measures other choices; artifacts keep the default).
     """
     import copy  # noqa: PLC0415
 
     network = copy.deepcopy(detector.network).float().cpu().eval()
     resolution = int(detector.resolution)
     example = torch.zeros(1, 3, resolution, resolution)
-    keep = float_module_names(network)
+    keep = float_module_names(network, float_keys)
     narrow = (not cpu_has_vnni()) if reduce_range is None else reduce_range
     teacher = frozen_teacher(network) if settings.distill > 0 else None
     prepared = prepare_qat(network, example, keep_float=keep, reduce_range=narrow)

@@ -20,7 +20,13 @@ logger = logging.getLogger(__name__)
 OUTPUT_NAMES = ("pred_logits", "pred_boxes")
 INPUT_NAME = "images"
 # Substrings of module names kept float (see the module docstring).
-FLOAT_MODULE_KEYS = ("sampling_offsets", "attention_weights", "class_embed", "bbox_embed")
+FLOAT_MODULE_KEYS = (
+    "patch_embeddings.projection",
+    "sampling_offsets",
+    "attention_weights",
+    "class_embed",
+    "bbox_embed",
+)
 
 Batch = tuple[torch.Tensor, Sequence[Any]]
 LossFn = Callable[[Mapping[str, Any], list[Any]], torch.Tensor]
@@ -53,11 +59,12 @@ def cpu_has_vnni() -> bool:
 def float_module_names(
     network: torch.nn.Module, keys: Sequence[str] = FLOAT_MODULE_KEYS
 ) -> list[str]:
-    """Names of the ``Linear`` modules kept float: those whose name contains one of ``keys``."""
+    """Names of the ``Linear`` / ``Conv2d`` modules kept float: names containing one of ``keys``."""
     return [
         name
         for name, module in network.named_modules()
-        if isinstance(module, torch.nn.Linear) and any(key in name for key in keys)
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d))
+        and any(key in name for key in keys)
     ]
 
 
