@@ -62,6 +62,23 @@ def test_the_first_use_builds_the_qat_model_and_the_second_reuses_it(
     assert not [p for p in first.parent.iterdir() if p.name.startswith(".building-")]
 
 
+def test_a_twin_cached_by_an_older_qat_recipe_is_built_again(
+    weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    build = FakeQat()
+    settings = QatSettings(steps=2, batch_size=1)
+    monkeypatch.setattr("perception.int8_cache.QAT_RECIPE", 1)
+    old = ensure_int8_artifact(weights, cache=cache, settings=settings, build=build)
+
+    monkeypatch.setattr("perception.int8_cache.QAT_RECIPE", 2)  # e.g. more layers kept float
+    new = ensure_int8_artifact(weights, cache=cache, settings=settings, build=build)
+
+    assert len(build.jobs) == 2
+    assert new != old
+    assert new == cached_artifact(weights, cache)
+
+
 def test_another_checkpoint_gets_its_own_build(weights: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     build = FakeQat()
