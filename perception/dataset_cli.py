@@ -99,18 +99,33 @@ def _export_frames(args: argparse.Namespace) -> Iterator[LabelledFrame]:
     found: list[tuple[str, LabelledFrame]] = []
     for folder in args.coco:
         found += [(export_prefix(folder), f) for f in frames_from_coco(folder, args.class_name)]
-    for folder in args.yolo:
-        found += [(export_prefix(folder), f) for f in frames_from_yolo(folder, ids)]
-    for folder, size in args.yolo_stretched:
-        width, height = stretched_size(size)
-        frames = frames_from_yolo(Path(folder), ids)
-        found += [
-            (export_prefix(Path(folder)), unstretched_frame(f, width, height)) for f in frames
-        ]
+    found += yolo_export_frames(args.yolo, args.yolo_stretched, ids)
     if args.frame_input is FrameInput.GREY_STACK:
         found = _stacked_in_frame_order(found)
     for prefix, frame in found:
         yield LabelledFrame(frame.image, frame.balls, f"{prefix}-{frame.group}", frame.frame_index)
+
+
+def yolo_export_frames(
+    folders: Iterable[str | Path],
+    stretched: Iterable[tuple[str | Path, str]],
+    class_ids: Sequence[int] = (),
+) -> Iterator[tuple[str, LabelledFrame]]:
+    """The frames of YOLO export folders, each with its folder's :func:`export_prefix`.
+
+    Args:
+        folders: export folders at their own size (``--yolo``).
+        stretched: ``(folder, "WxH")`` pairs of exports stretched to a square from ``WxH``
+            (``--yolo-stretched``): their frames come back at ``WxH``.
+        class_ids: the ball's class ids (empty: every box is a ball).
+    """
+    for folder in folders:
+        prefix = export_prefix(Path(folder))
+        yield from ((prefix, frame) for frame in frames_from_yolo(Path(folder), class_ids))
+    for folder, size in stretched:
+        prefix, (width, height) = export_prefix(Path(folder)), stretched_size(size)
+        for frame in frames_from_yolo(Path(folder), class_ids):
+            yield prefix, unstretched_frame(frame, width, height)
 
 
 def export_prefix(folder: Path) -> str:

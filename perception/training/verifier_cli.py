@@ -14,14 +14,12 @@ import fnmatch
 import logging
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from perception.dataset import DatasetError, LabelledFrame, frames_from_yolo
-from perception.dataset_cli import export_prefix, still_search, stretched_size
-from perception.real_data import unstretched_frame
+from perception.dataset import DatasetError, LabelledFrame
+from perception.dataset_cli import still_search, yolo_export_frames
 from perception.training.verifier import (
     LabelledPlaces,
     VerifierRecipe,
@@ -39,21 +37,17 @@ def training_pictures(args: argparse.Namespace) -> Iterator[LabelledFrame]:
     ``--thin GLOB N`` keeps every Nth of the pictures whose groups GLOB matches, counted over
     the folders in the order given.
     """
-    folders: list[tuple[Path, tuple[int, int] | None]] = [(Path(f), None) for f in args.yolo]
-    folders += [(Path(folder), stretched_size(size)) for folder, size in args.yolo_stretched]
     counted = dict.fromkeys((pattern for pattern, _ in args.thin), -1)
-    for folder, size in folders:
-        prefix = export_prefix(folder)
-        for frame in frames_from_yolo(folder):
-            group = f"{prefix}-{frame.group}"
-            if any(fnmatch.fnmatchcase(group, pattern) for pattern in args.hold_out):
+    for prefix, frame in yolo_export_frames(args.yolo, args.yolo_stretched):
+        group = f"{prefix}-{frame.group}"
+        if any(fnmatch.fnmatchcase(group, pattern) for pattern in args.hold_out):
+            continue
+        thin = next(((g, int(n)) for g, n in args.thin if fnmatch.fnmatchcase(group, g)), None)
+        if thin is not None:
+            counted[thin[0]] += 1
+            if counted[thin[0]] % thin[1]:
                 continue
-            thin = next(((g, int(n)) for g, n in args.thin if fnmatch.fnmatchcase(group, g)), None)
-            if thin is not None:
-                counted[thin[0]] += 1
-                if counted[thin[0]] % thin[1]:
-                    continue
-            yield unstretched_frame(frame, *size) if size else frame
+        yield frame
 
 
 def run_verifier(args: argparse.Namespace) -> int:

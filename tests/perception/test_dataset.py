@@ -33,7 +33,7 @@ from perception.dataset import (
     samples_from_frames,
     synth_crop_stream,
 )
-from perception.dataset_cli import run_dataset
+from perception.dataset_cli import run_dataset, yolo_export_frames
 from perception.options import add_dataset_arguments
 from stream.frame import BallTruth
 from stream.synth import SynthMatch, SynthParams
@@ -230,6 +230,23 @@ def test_coco_and_yolo_exports_become_labelled_frames(tmp_path: Path) -> None:
     assert from_coco.group == "a"
     assert len(from_yolo.balls) == 1
     assert (from_yolo.balls[0].x, from_yolo.balls[0].y) == pytest.approx((100.0, 50.0))
+
+
+def test_a_stretched_yolo_export_comes_back_at_its_size_named_by_its_folders(
+    tmp_path: Path,
+) -> None:
+    # a 1280x720 frame stretched to 640x640, the ball at (640, 180) in the original
+    export = tmp_path / "volley" / "valid"
+    (export / "images").mkdir(parents=True)
+    (export / "labels").mkdir()
+    Image.fromarray(np.zeros((640, 640, 3), np.uint8)).save(export / "images" / "c_003.png")
+    (export / "labels" / "c_003.txt").write_text("0 0.5 0.25 0.01 0.01\n")
+
+    ((prefix, frame),) = yolo_export_frames([], [(export, "1280x720")])
+
+    assert prefix == "volley-valid"  # the set and split: a held-out folder stays apart
+    assert frame.image.shape[:2] == (720, 1280)
+    assert (frame.balls[0].x, frame.balls[0].y) == pytest.approx((640.0, 180.0))
 
 
 def test_dataset_command_builds_a_synth_folder(tmp_path: Path) -> None:
