@@ -9,6 +9,8 @@ import numpy as np
 
 from perception.dataset.crops import negative_crop, positive_crop
 from perception.dataset.values import CropRecipe, CropSample, DatasetError, LabelledFrame
+from perception.frame_input import FrameStack
+from perception.options import FrameInput
 from stream.frame import BallTruth
 from stream.synth import SynthMatch, SynthParams
 
@@ -25,6 +27,7 @@ def synth_crop_stream(
     seed: int,
     frames_per_match: int = 3000,
     crowded_share: float = 0.0,
+    frame_input: FrameInput = FrameInput.RGB,
 ) -> Iterator[CropSample]:
     """Endless crops from synthetic matches, generated on the fly (about 1 ms a frame).
 
@@ -34,7 +37,8 @@ def synth_crop_stream(
     player (:meth:`SynthMatch.ball_near_player`): only a tenth of random frames show one,
     and there the model misses; half of those draws cut the crop round a player's head
     instead, the blob a model taught on balls by players takes for one. Deterministic for a
-    given ``seed``.
+    given ``seed``. ``frame_input`` grey-stack crops show each frame with its two before
+    (:class:`~perception.frame_input.FrameStack`), as a motion model sees them.
     """
     rng = np.random.default_rng(seed)
     matches: dict[int, SynthMatch] = {}
@@ -50,6 +54,8 @@ def synth_crop_stream(
         if crowded:
             index = _crowded_index(match, index, frames_per_match, rng)
         image, truth = match.frame(index)
+        if frame_input is FrameInput.GREY_STACK:
+            image = _stacked(match, index, image)
         group = f"synth-{match_seed}"
         frame = LabelledFrame(image, (truth,) if truth.is_visible else (), group, index)
         heads = match.player_heads(index) if crowded and rng.random() < 0.5 else []
@@ -65,6 +71,14 @@ def synth_crop_stream(
         negative = negative_crop(frame, recipe, rng)
         if negative is not None:
             yield negative
+
+
+def _stacked(match: SynthMatch, index: int, image: np.ndarray) -> np.ndarray:
+    """Frame ``index`` of ``match`` (``image``) as a grey stack with the two frames before it."""
+    frames = FrameStack()
+    for before in range(max(index - 2, 0), index):
+        frames.push(match.frame(before)[0])
+    return frames.push(image)
 
 
 def _crowded_index(match: SynthMatch, first: int, frames: int, rng: np.random.Generator) -> int:

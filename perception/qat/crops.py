@@ -9,14 +9,20 @@ from typing import Any
 
 import torch
 
-from perception.options import QatSettings
+from perception.options import FrameInput, QatSettings
 from perception.qat.pt2e import Batch, QatError
 
 logger = logging.getLogger(__name__)
 
 
-def crop_batches(data: str, resolution: int, settings: QatSettings) -> Iterable[Batch]:
-    """Training crops as ``(images, targets)`` batches: the training pipeline's own."""
+def crop_batches(
+    data: str, resolution: int, settings: QatSettings, frame_input: FrameInput = FrameInput.RGB
+) -> Iterable[Batch]:
+    """Training crops as ``(images, targets)`` batches: the training pipeline's own.
+
+    ``synth:`` crops are made as the model sees frames (``frame_input``); a COCO folder's
+    crops are what its builder made them.
+    """
     import numpy as np  # noqa: PLC0415
 
     from perception.dataset import (  # noqa: PLC0415 - pulls in the synth match and PIL
@@ -31,7 +37,8 @@ def crop_batches(data: str, resolution: int, settings: QatSettings) -> Iterable[
     if data.startswith("synth:"):
         base = parse_synth_uri(data).seed
         recipe = CropRecipe(resolution=resolution, extra_balls_max=2)
-        samples = synth_crop_stream(list(range(base, base + 64)), recipe, settings.seed)
+        seeds = list(range(base, base + 64))
+        samples = synth_crop_stream(seeds, recipe, settings.seed, frame_input=frame_input)
     else:
         samples = coco_crop_stream(read_coco_split(Path(data), "train"), settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -48,7 +55,9 @@ def crop_batches(data: str, resolution: int, settings: QatSettings) -> Iterable[
 _HELD_OUT_OFFSET = 100_000  # the training loop's held-out synth seeds start here
 
 
-def held_out_crops(data: str, resolution: int, count: int) -> list[Any]:
+def held_out_crops(
+    data: str, resolution: int, count: int, frame_input: FrameInput = FrameInput.RGB
+) -> list[Any]:
     """Crops QAT never trains on, half with a ball: the training's held-out set.
 
     ``synth:`` data: fresh matches (seeds 100000 above the URI's); a COCO folder: its
@@ -68,7 +77,8 @@ def held_out_crops(data: str, resolution: int, count: int) -> list[Any]:
         except DatasetError:
             return []
     base = parse_synth_uri(data).seed + _HELD_OUT_OFFSET
-    stream = synth_crop_stream(list(range(base, base + 8)), CropRecipe(resolution=resolution), 1)
+    recipe = CropRecipe(resolution=resolution)
+    stream = synth_crop_stream(list(range(base, base + 8)), recipe, 1, frame_input=frame_input)
     with_ball: list[Any] = []
     without: list[Any] = []
     while len(with_ball) + len(without) < count // 2 * 2:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from perception.frame_input import frame_input_of
-from perception.options import FrameInput, ModelSize, QatSettings
+from perception.options import ModelSize, QatSettings
 from perception.qat.crops import crop_batches, held_out_crops, score_graph
 from perception.qat.distill import distilled, frozen_teacher, with_teacher
 from perception.qat.pt2e import (
@@ -158,7 +158,7 @@ def qat_convert(
     narrow = (not cpu_has_vnni()) if reduce_range is None else reduce_range
     teacher = frozen_teacher(network) if settings.distill > 0 else None
     prepared = prepare_qat(network, example, keep_float=keep, reduce_range=narrow)
-    batches = crop_batches(data, resolution, settings)
+    batches = crop_batches(data, resolution, settings, frame_input_of(detector))
     loss = _rfdetr_loss(detector)
     if teacher is not None:
         batches, loss = with_teacher(batches, teacher), distilled(loss, settings.distill)
@@ -194,7 +194,8 @@ def quantize_detector(
     from perception.dataset import read_frame_input  # noqa: PLC0415 - pulls in PIL
 
     shown = frame_input_of(detector)
-    given = FrameInput.RGB if data.startswith("synth:") else read_frame_input(Path(data))
+    # synthetic crops are made as the model sees frames; a folder's are what they are
+    given = shown if data.startswith("synth:") else read_frame_input(Path(data))
     if given is not shown:
         msg = (
             f"{data!r} holds {given.value} crops but the model sees {shown.value} frames; "
@@ -205,7 +206,8 @@ def quantize_detector(
     resolution = int(detector.resolution)
     export_onnx(result.converted, torch.zeros(1, 3, resolution, resolution), output)
     report, keep, narrow = result.report, list(result.kept_float), result.reduce_range
-    held_out = held_out_crops(data, resolution, settings.eval_crops) if settings.eval_crops else []
+    count = settings.eval_crops
+    held_out = held_out_crops(data, resolution, count, shown) if count else []
     scores: dict[str, Any] = {"crops": len(held_out)}
     if held_out:
         scores["float"] = score_graph(detector.network.eval(), held_out)

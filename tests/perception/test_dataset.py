@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -34,7 +35,8 @@ from perception.dataset import (
     synth_crop_stream,
 )
 from perception.dataset_cli import run_dataset, yolo_export_frames
-from perception.options import add_dataset_arguments
+from perception.frame_input import FrameStack
+from perception.options import FrameInput, add_dataset_arguments
 from stream.frame import BallTruth
 from stream.synth import SynthMatch, SynthParams
 
@@ -312,6 +314,27 @@ def _crowded_positives(crowded_share: float, seed: int) -> tuple[float, list[tup
             break
     near = [matches[int(g.split("-")[1])].ball_near_player(i, 12.0) for g, i in frames]
     return sum(near) / len(near), frames
+
+
+def test_synth_crops_for_a_motion_model_show_each_frame_with_the_two_before() -> None:
+    # what QAT of a grey-stack model fine-tunes on when given synth: data
+    match = SynthMatch(SynthParams(seed=32))
+    recipe = CropRecipe(resolution=64)
+    stream = synth_crop_stream([32], recipe, 5, 600, frame_input=FrameInput.GREY_STACK)
+    positives = [s for s in itertools.islice(stream, 30) if s.balls][:8]
+    assert len(positives) >= 5
+
+    moved = 0
+    for sample in positives:
+        frames, index = FrameStack(), sample.frame_index
+        pictures = [frames.push(match.frame(i)[0]) for i in range(max(index - 2, 0), index + 1)]
+        truth, ball = match.frame(index)[1], sample.balls[0]
+        left, top = round(truth.x - ball.x), round(truth.y - ball.y)
+        np.testing.assert_array_equal(sample.image, pictures[-1][top : top + 64, left : left + 64])
+        x, y = int(ball.x), int(ball.y)
+        moved += abs(int(sample.image[y, x, 0]) - int(sample.image[y, x, 2])) > 20
+    # the ball moved between the pictures: now (blue) and two frames ago (red) differ there
+    assert moved >= len(positives) - 1
 
 
 def test_crowded_draws_show_the_ball_by_a_player_and_stay_deterministic() -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from perception.dataset import ANNOTATION_FILE
 from perception.detector import Precision
 from perception.errors import PrecisionError
 from perception.int8_detector import Int8Detector, open_session
@@ -383,7 +384,7 @@ def test_switch_refuses_a_qat_model_that_sees_other_frames_at_start(
         load_int8_detector(config, Int8Config(auto_switch=True), StackedFake(SIDE))
 
 
-def test_qat_of_a_grey_stack_model_refuses_colour_crops(tmp_path: Path) -> None:
+def test_qat_of_a_grey_stack_model_refuses_a_folder_of_colour_crops(tmp_path: Path) -> None:
     from perception.options import FrameInput
     from perception.precision import PrecisionPlan
     from perception.qat import quantize_detector
@@ -397,9 +398,45 @@ def test_qat_of_a_grey_stack_model_refuses_colour_crops(tmp_path: Path) -> None:
         plain.model, plan, ball_class=0, threshold=0.0, frame_input=FrameInput.GREY_STACK
     )
 
+    colour = tmp_path / "colour-crops"  # a COCO folder of RGB crops ('ballwatch dataset')
+    (colour / "train").mkdir(parents=True)
+    (colour / "train" / ANNOTATION_FILE).write_text('{"info": {"ballwatch_frame_input": "rgb"}}')
+
     with pytest.raises(QatError, match="holds rgb crops but the model sees grey-stack frames"):
-        quantize_detector(stacked, "synth:?seed=1", tmp_path / "m.onnx", QatSettings(steps=1))
+        quantize_detector(stacked, str(colour), tmp_path / "m.onnx", QatSettings(steps=1))
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_qat_of_a_grey_stack_model_on_synth_data_fine_tunes_on_grey_stacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from perception.options import FrameInput
+    from perception.precision import PrecisionPlan
+    from perception.qat import quantize_detector
+    from perception.rfdetr_detector import RfDetrDetector
+
+    plain = RfDetrDetector.random(
+        "nano", resolution=64, num_queries=4, num_classes=1, class_names=["ball"]
+    )
+    plan = PrecisionPlan("cpu", Precision.FP32, "cpu: fp32 (test)")
+    stacked = RfDetrDetector(
+        plain.model, plan, ball_class=0, threshold=0.0, frame_input=FrameInput.GREY_STACK
+    )
+    asked: list[FrameInput] = []
+
+    class EnoughError(Exception):
+        pass
+
+    def crops(data: str, resolution: int, settings: QatSettings, shown: FrameInput) -> Any:
+        asked.append(shown)
+        raise EnoughError
+
+    monkeypatch.setattr("perception.qat.job.crop_batches", crops)
+
+    # synthetic crops are made as the model sees frames (tests/perception/test_dataset.py)
+    with pytest.raises(EnoughError):
+        quantize_detector(stacked, "synth:?seed=1", tmp_path / "m.onnx", QatSettings(steps=1))
+    assert asked == [FrameInput.GREY_STACK]
 
 
 def test_held_out_scoring_counts_a_top_query_on_the_ball_as_a_hit() -> None:
