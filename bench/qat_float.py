@@ -34,6 +34,7 @@ import torch
 
 from configs.app_config import DetectorConfig
 from perception.detector import Precision
+from perception.frame_input import frame_input_of
 from perception.options import QatSettings
 from perception.precision import PrecisionPlan
 from perception.qat import FLOAT_MODULE_KEYS, float_module_names, held_out_crops, score_graph
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = PrecisionPlan("cpu", Precision.FP32, "cpu: fp32 (QAT fine-tunes in FP32)")
     detector = RfDetrDetector.from_config(config, plan)
     resolution = int(detector.resolution)
-    held_out = held_out_crops(args.data, resolution, args.eval_crops)
+    held_out = held_out_crops(args.data, resolution, args.eval_crops, frame_input_of(detector))
     if not held_out:
         print(f"{args.data} has no held-out crops to score on: give it a 'valid' split")
         return 1
