@@ -32,7 +32,6 @@ from overlays.drawers import BallMarker, Trail
 from overlays.output import Drawer
 from perception.at_rest import RestLook
 from perception.detector import Detector
-from perception.precision import resolve_precision
 from perception.result import FrameResult, TrackStatus
 from perception.search import BallSearch
 from perception.search_and_track import SearchAndTrack
@@ -238,10 +237,7 @@ class BallTracker:
     def load(cls, config: AppConfig | None = None, *, draw: bool = False) -> BallTracker:
         """Load the configured detector (``--weights``, the bundled model, or COCO)."""
         hide_library_noise()
-        config = config or load_config(preset_path("default"))
-        plan = resolve_precision(
-            config.detector.precision, config.detector.device, config.detector.int8_artifact
-        )
+        config, plan = app.precision_plan(config or load_config(preset_path("default")))
         detector = app.build_detector(config, plan)
         detector.warm_up()
         rest_look = app.build_rest_look(config, detector, app.source_kind(config).value)

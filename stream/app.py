@@ -220,11 +220,8 @@ def build_still_finder(
     With a verifier the detector proposes low and ``detector.threshold`` decides whether
     the answer is reported (:func:`perception.still.with_verifier`).
     """
-    config = for_replay(config)
+    config, plan = precision_plan(for_replay(config), "image")
     detector_config = config.detector
-    plan = resolve_precision(
-        detector_config.precision, detector_config.device, detector_config.int8_artifact
-    )
     choice = choose_weights(detector_config.weights, "image")
     verifier_choice = choose_verifier(verifier, choice)
     verification = None
@@ -331,6 +328,40 @@ def auto_int8_artifact(
     if not is_live or weights is None or weights.suffix != ".safetensors":
         return None
     return existing_artifact(weights)
+
+
+def with_int8_twin(config: AppConfig, kind: str | None = None) -> AppConfig:
+    """``--precision int8`` without ``--int8-artifact``: the weights' own INT8 QAT twin.
+
+    The only INT8 this project makes is a QAT twin, so the one shipped beside the weights
+    (or cached by an earlier run's automatic build) is what the user asked for. Without
+    one the config is unchanged, and ``resolve_precision`` says how to make one. ``kind``:
+    the source kind deciding the bundled model (None: the config's source).
+    """
+    detector = config.detector
+    if detector.precision != "int8" or detector.int8_artifact is not None:
+        return config
+    weights = choose_weights(detector.weights, kind or source_kind(config).value).path
+    if weights is None or weights.suffix != ".safetensors":
+        return config
+    twin = existing_artifact(weights)
+    if twin is None:
+        return config
+    logger.info("--precision int8: the INT8 QAT twin of %s, %s", weights.name, twin)
+    return config.model_copy(
+        update={"detector": detector.model_copy(update={"int8_artifact": str(twin)})}
+    )
+
+
+def precision_plan(config: AppConfig, kind: str | None = None) -> tuple[AppConfig, PrecisionPlan]:
+    """The config (with :func:`with_int8_twin`) and the precision plan a run builds from.
+
+    Raises:
+        PrecisionError: the precision cannot run here (``resolve_precision``).
+    """
+    config = with_int8_twin(config, kind)
+    detector = config.detector
+    return config, resolve_precision(detector.precision, detector.device, detector.int8_artifact)
 
 
 def build_timed_detector(
@@ -469,9 +500,7 @@ def run(
         BallwatchError: a user mistake (bad source, weights, output path…), one line.
         StageFailedError: a stage failed while running; the cause says why.
     """
-    plan = resolve_precision(
-        config.detector.precision, config.detector.device, config.detector.int8_artifact
-    )
+    config, plan = precision_plan(config)
     _log_precision(config, plan, is_timed=detector is None)
     memory = MemoryLatencyLog()
     hud_stats = RollingHudStats()

@@ -16,13 +16,20 @@ from numpy.typing import NDArray
 
 from configs.app_config import AppConfig, DetectorConfig
 from perception.detector import Precision
+from perception.errors import PrecisionError
 from perception.frame_input import as_input
 from perception.int8_cache import bundled_artifact
 from perception.int8_detector import Int8Detector
 from perception.options import FrameInput
 from perception.precision import PrecisionPlan
 from perception.rfdetr_detector import RfDetrDetector
-from stream.app import ColourModels, auto_int8_artifact, build_rest_look
+from stream.app import (
+    ColourModels,
+    auto_int8_artifact,
+    build_rest_look,
+    precision_plan,
+    with_int8_twin,
+)
 from stream.synth import SynthMatch, parse_synth_uri
 from tests.fakes import FakeDetector
 
@@ -92,6 +99,36 @@ def test_precision_auto_times_the_shipped_int8_twin_only_on_a_live_run(
     other = tmp_path / "other.safetensors"
     other.write_bytes(b"not the shipped model")
     assert auto_int8_artifact(None, other, is_live=True) is None
+
+
+def test_precision_int8_takes_the_qat_twin_beside_the_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BALLWATCH_CACHE", str(tmp_path / "cache"))
+
+    def asked(source: str, **detector: object) -> AppConfig:
+        return AppConfig.model_validate({"source": source, "detector": detector})
+
+    def twin(weights: Path) -> str:
+        return str(weights.with_name(f"{weights.stem}.int8-qat.onnx"))
+
+    match = str(tmp_path / "match.mp4")
+    assert with_int8_twin(asked("synth:?seed=1", precision="int8")).detector.int8_artifact == (
+        twin(SYNTH)
+    )
+    assert with_int8_twin(asked(match, precision="int8")).detector.int8_artifact == twin(REAL)
+    assert with_int8_twin(asked(match, precision="int8"), "image").detector.int8_artifact == (
+        twin(STILL)
+    )
+    # another precision, or an artifact named: as given
+    assert with_int8_twin(asked(match, precision="fp32")).detector.int8_artifact is None
+    mine = asked(match, precision="int8", int8_artifact="mine.onnx")
+    assert with_int8_twin(mine).detector.int8_artifact == "mine.onnx"
+    # weights without a twin: the policy error says how to make one
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"not the shipped model")
+    with pytest.raises(PrecisionError, match="ballwatch qat"):
+        precision_plan(asked(match, precision="int8", weights=str(other)))
 
 
 def test_an_int8_run_looks_for_the_ball_at_rest_with_the_still_twin_asleep_between_crops(
