@@ -15,7 +15,6 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from configs.app_config import AppConfig, OutputConfig
 from overlays.batch_view import BatchView
 from perception.detector import Detector
-from perception.precision import resolve_precision
 from stream import app
 from stream.batch.book import BatchBook, ChunkPlan, plan_recordings
 from stream.batch.inputs import expand_inputs
@@ -34,9 +33,7 @@ EXIT_SOME_FAILED = 1
 
 def default_detector(config: AppConfig) -> Detector:
     """The detector ``ballwatch run`` would build, warmed up (once per worker)."""
-    plan = resolve_precision(
-        config.detector.precision, config.detector.device, config.detector.int8_artifact
-    )
+    config, plan = app.precision_plan(config)
     detector = app.build_detector(config, plan)
     detector.warm_up()
     return detector
