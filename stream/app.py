@@ -88,8 +88,9 @@ def settle_config(config: AppConfig, kind: SourceKind, device: str = "cpu") -> A
 
 
 # how far under its float model's F1 a twin may score on held-out crops and still count as
-# answering as it does: the synthetic model's twin is +0.002, the real model's -0.093 (and
-# -0.06 to -0.10 for five more twins of it); one crop of ~150-200 moves F1 by ~0.005
+# answering as it does: the synthetic model's twin is +0.002, the real model's -0.009 (its
+# twin before its patch embedding stayed float -0.093, five more such twins -0.06 to -0.10);
+# one crop of ~150-200 moves F1 by ~0.005
 EXACT_TWIN_F1 = 0.02
 
 
@@ -325,7 +326,15 @@ def auto_int8_artifact(
     """
     if configured is not None:
         return Path(configured)
-    if not is_live or weights is None or weights.suffix != ".safetensors":
+    return own_twin(weights) if is_live else None
+
+
+def own_twin(weights: Path | None) -> Path | None:
+    """The INT8 QAT twin of our own checkpoint ``weights``: shipped beside it, or cached.
+
+    None for other weights (none, or rfdetr's COCO ``.pth``: not a ball model, no twin).
+    """
+    if weights is None or weights.suffix != ".safetensors":
         return None
     return existing_artifact(weights)
 
@@ -342,10 +351,8 @@ def with_int8_twin(config: AppConfig, kind: str | None = None) -> AppConfig:
     if detector.precision != "int8" or detector.int8_artifact is not None:
         return config
     weights = choose_weights(detector.weights, kind or source_kind(config).value).path
-    if weights is None or weights.suffix != ".safetensors":
-        return config
-    twin = existing_artifact(weights)
-    if twin is None:
+    twin = own_twin(weights)
+    if weights is None or twin is None:
         return config
     logger.info("--precision int8: the INT8 QAT twin of %s, %s", weights.name, twin)
     return config.model_copy(
